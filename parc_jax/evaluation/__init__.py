@@ -1,0 +1,36 @@
+"""How well transferability scores predict fine-tuned accuracy.
+
+* Ranking metrics between an estimator's scores over a model bank and the models' ground-truth
+  accuracies: :func:`pearson`, :func:`spearman`, :func:`kendall_tau`, :func:`weighted_tau`,
+  :func:`top1_relative_accuracy`, :func:`regret_at_k` (NumPy float64; ``METRICS`` maps names to them).
+* :func:`parc_protocol`: the PARC benchmark's evaluation (per-target Pearson x 100, mean and
+  variance over runs, optional plasticity term) on the PARC release's results/oracle tables.
+"""
+
+from parc_jax.evaluation._metrics import (
+    METRICS,
+    kendall_tau,
+    pearson,
+    regret_at_k,
+    spearman,
+    top1_relative_accuracy,
+    weighted_tau,
+)
+from parc_jax.evaluation._protocol import (
+    RELEASE_EXCLUDED_SOURCES,
+    RELEASE_MODEL_LAYERS,
+    parc_protocol,
+)
+
+__all__ = [
+    "METRICS",
+    "RELEASE_EXCLUDED_SOURCES",
+    "RELEASE_MODEL_LAYERS",
+    "kendall_tau",
+    "parc_protocol",
+    "pearson",
+    "regret_at_k",
+    "spearman",
+    "top1_relative_accuracy",
+    "weighted_tau",
+]
