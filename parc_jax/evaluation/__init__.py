@@ -2,7 +2,8 @@
 
 * Ranking metrics between an estimator's scores over a model bank and the models' ground-truth
   accuracies: :func:`pearson`, :func:`spearman`, :func:`kendall_tau`, :func:`weighted_tau`,
-  :func:`top1_relative_accuracy`, :func:`regret_at_k` (NumPy float64; ``METRICS`` maps names to them).
+  :func:`top1_relative_accuracy`, :func:`regret_at_k` (NumPy float64; ``METRICS`` maps names
+  to them).
 * :func:`parc_protocol`: the PARC benchmark's evaluation (per-target Pearson x 100, mean and
   variance over runs, optional plasticity term) on the PARC release's results/oracle tables.
 """

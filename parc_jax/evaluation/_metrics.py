@@ -107,8 +107,9 @@ def spearman(scores: ArrayLike, accuracies: ArrayLike) -> float:
 
 
 def _weighted_concordance(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
-    """tau_w = sum_{i<j} w_ij s_ij / sqrt(sum_{i<j} w_ij [x_i != x_j] * sum_{i<j} w_ij [y_i != y_j]).
+    """Kendall-type correlation of x and y with pair weights.
 
+    tau_w = sum_{i<j} w_ij s_ij / sqrt(sum_{i<j} w_ij [x_i != x_j] * sum_{i<j} w_ij [y_i != y_j]).
     s_ij = sign(x_i - x_j) sign(y_i - y_j); w_ij = w_i + w_j (additive weights), or 1 if `w` is
     None. Pairs tied in x or y contribute 0 to the numerator and are left out of the matching
     normalizer, which makes this Kendall's tau-b for unit weights. Computed over blocks of rows of

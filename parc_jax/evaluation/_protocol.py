@@ -56,10 +56,10 @@ def _oracle_for_rows(
             values.append(lookup[row])
         else:
             missing.append(row)
-    if len(missing) == len(rows):
+    if missing and len(missing) == sum(row[1] not in excluded for row in rows):
         raise ValueError(
             "no (Architecture, Source Dataset, Target Dataset) of the results table appears in "
-            f"the oracle table (e.g. {rows[0]}, oracle has e.g. {next(iter(lookup))}); "
+            f"the oracle table (e.g. {missing[0]}, oracle has e.g. {next(iter(lookup))}); "
             "check that both tables describe the same bank"
         )
     if missing:
@@ -74,10 +74,11 @@ def _oracle_for_rows(
 def _method_scores(results: dict[str, list], method: str) -> np.ndarray:
     """A method column as float64; empty/NaN cells read as 0, as in the release (fillna(0))."""
     col = np.array([to_float(v, "results", method, i) for i, v in enumerate(results[method])])
-    if np.isinf(col).any():
+    inf_rows = np.flatnonzero(np.isinf(col))
+    if inf_rows.size:
         raise ValueError(
-            f"results column {method!r} has infinite values (row {np.flatnonzero(np.isinf(col))[0]})"
-            "; fix the scores or drop the method"
+            f"results column {method!r} has infinite values (first at row {inf_rows[0]}); "
+            "fix the scores or drop the method"
         )
     n_nan = int(np.isnan(col).sum())
     if n_nan:
