@@ -283,6 +283,14 @@ def test_protocol_errors(tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError, match="is empty"):
         run(empty, oracle, plasticity=False)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("Run,Architecture,Source Dataset,Target Dataset,m\n0,a,b,c,1\n\n0,a,b\n")
+    with pytest.raises(ValueError, match="line 4: 3 cells where the header has 5"):
+        run(ragged, oracle, plasticity=False)
+    binary = tmp_path / "scores.npz"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match="not a readable CSV text file"):
+        run(binary, oracle, plasticity=False)
     with pytest.raises(ValueError, match="must be a CSV path"):
         run(42, oracle, plasticity=False)
 

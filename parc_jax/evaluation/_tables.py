@@ -59,21 +59,24 @@ def read_table(table: Table, what: str, required: Sequence[str]) -> dict[str, li
 
 def _read_csv(path: str, what: str) -> dict[str, list[str]]:
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            numbered = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except OSError as err:
         raise ValueError(f"cannot read the {what} CSV {path!r}: {err.strerror}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]  # skip blank lines
-    if not rows:
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{what} file {path!r} is not a readable CSV text file: {err}") from None
+    if not numbered:
         raise ValueError(f"{what} CSV {path!r} is empty; expected a header row")
-    header = [h.strip() for h in rows[0]]
-    for line, row in enumerate(rows[1:], start=2):
+    header = [h.strip() for h in numbered[0][1]]
+    body = [row for _, row in numbered[1:]]
+    for line, row in numbered[1:]:
         if len(row) != len(header):
             raise ValueError(
-                f"{what} CSV {path!r}: a data row has {len(row)} cells where the header has "
-                f"{len(header)} (row {line} of the non-blank lines)"
+                f"{what} CSV {path!r} line {line}: {len(row)} cells where the header has "
+                f"{len(header)}"
             )
-    return {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+    return {name: [row[i].strip() for row in body] for i, name in enumerate(header)}
 
 
 def _rows_to_columns(rows: Sequence[Mapping[str, Any]], what: str) -> dict[str, list[Any]]:
