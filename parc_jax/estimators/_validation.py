@@ -1,0 +1,146 @@
+"""Input checks shared by the estimators.
+
+They run on the host, before anything is traced or compiled, and raise `ValueError` with a message a
+user can act on. Inside a trace (someone jitting a public estimator) only the shape checks apply,
+since values are unknown there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+PROBS_SUM_TOLERANCE = 1e-3
+
+
+def is_traced(*arrays) -> bool:
+    """True when any argument is a JAX tracer (values are not available)."""
+    return any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def _xp(x):
+    """jax.numpy for device arrays (checks run where the data lives), NumPy otherwise."""
+    return jnp if isinstance(x, jax.Array) else np
+
+
+def _where(flat_index: int, shape) -> str:
+    """'model m, row i' (bank) or 'row i' for a flat index over the leading axes."""
+    if len(shape) == 3:
+        model, row = divmod(flat_index, shape[1])
+        return f"model {model}, row {row}"
+    return f"row {flat_index}"
+
+
+def check_num_classes(num_classes) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    return int(num_classes)
+
+
+def check_matrix(x, name: str, *, min_rows: int = 3, min_cols: int = 1, bank: bool = False):
+    """A finite numeric [N, D] matrix (or [M, N, D] bank) with N >= min_rows; returned unchanged."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    ndim = 3 if bank else 2
+    if x.ndim != ndim:
+        layout = "[M, N, D]" if bank else "[N, D]"
+        raise ValueError(f"{name} must be a {ndim}-D array {layout}, got shape {tuple(x.shape)}")
+    n, d = x.shape[-2:]
+    if n < min_rows:
+        raise ValueError(f"{name} has N={n} samples; at least {min_rows} are needed")
+    if d < min_cols:
+        raise ValueError(f"{name} has {d} columns; at least {min_cols} are needed")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
+    if is_traced(x):
+        return x
+    xp = _xp(x)
+    row_ok = np.asarray(xp.isfinite(x).all(axis=-1)).reshape(-1)
+    if not row_ok.all():
+        where = _where(int(np.flatnonzero(~row_ok)[0]), x.shape)
+        raise ValueError(f"{name} contains NaN or inf (first at {where}); drop or fix those samples")
+    return x
+
+
+def check_probs(probs, num_rows: int, *, bank: bool = False):
+    """Source-class probabilities [N, Z] (or [M, N, Z]): finite, non-negative, rows summing to 1."""
+    probs = check_matrix(probs, "probs", min_cols=2, bank=bank)
+    if probs.shape[-2] != num_rows:
+        raise ValueError(f"probs has {probs.shape[-2]} rows but labels has {num_rows}")
+    if is_traced(probs):
+        return probs
+    xp = _xp(probs)
+    row_min = np.asarray(probs.min(axis=-1)).reshape(-1)
+    row_sum = np.asarray(xp.sum(probs.astype(xp.float32), axis=-1)).reshape(-1).astype(np.float64)
+    if (row_min < 0).any():
+        bad = int(np.flatnonzero(row_min < 0)[0])
+        raise ValueError(
+            f"probs must be non-negative ({_where(bad, probs.shape)} has {row_min[bad]:.3g}); pass softmax outputs"
+        )
+    worst = int(np.argmax(np.abs(row_sum - 1.0)))
+    if abs(row_sum[worst] - 1.0) > PROBS_SUM_TOLERANCE:
+        raise ValueError(
+            f"probs rows must sum to 1 ({_where(worst, probs.shape)} sums to {row_sum[worst]:.6g}); "
+            "pass softmax outputs, not logits"
+        )
+    return probs
+
+
+def check_labels(labels, num_rows: int, num_classes: int) -> np.ndarray:
+    """Integer class labels [N] in [0, num_classes) with at least two classes present."""
+    if is_traced(labels):
+        raise ValueError("labels must be concrete (not traced): pass them as a NumPy array")
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array of class indices, got shape {y.shape}")
+    if y.shape[0] != num_rows:
+        raise ValueError(f"labels has {y.shape[0]} entries but the features have {num_rows} rows")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise ValueError(f"labels must be integers, got dtype {y.dtype} (use labels.astype(int) for class indices)")
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= num_classes:
+        bad = y[(y < 0) | (y >= num_classes)]
+        raise ValueError(f"labels must be in [0, {num_classes}); found {sorted(set(bad.tolist()))[:5]}")
+    present = np.unique(y).size
+    if present < 2:
+        raise ValueError(f"labels contain only class {lo}; at least 2 classes must be present")
+    return y.astype(np.int32)
+
+
+def check_multi_hot(labels, num_rows: int, num_classes: int) -> np.ndarray:
+    """Multi-hot targets [N, C] of 0/1 with no constant row (a constant row has no correlation)."""
+    y = np.asarray(labels)
+    if y.shape != (num_rows, num_classes):
+        raise ValueError(f"multi-hot labels must have shape ({num_rows}, {num_classes}), got {y.shape}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("multi-hot labels must contain only 0 and 1")
+    sums = y.sum(axis=1)
+    constant = np.flatnonzero((sums == 0) | (sums == num_classes))
+    if constant.size:
+        raise ValueError(
+            f"multi-hot label row {int(constant[0])} is all 0 or all 1; its correlation is undefined, drop it"
+        )
+    return y.astype(np.float32)
+
+
+def check_targets(targets, num_rows: int) -> np.ndarray:
+    """Real-valued targets [N, K] (regression or multi-label LogME)."""
+    t = np.asarray(targets)
+    if t.ndim != 2 or t.shape[0] != num_rows:
+        raise ValueError(f"targets must have shape ({num_rows}, K), got {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError("targets contain NaN or inf")
+    return t.astype(np.float32)
+
+
+def check_result(value, name: str):
+    """Never hand back a silent NaN: explain instead."""
+    if not is_traced(value) and not np.isfinite(np.asarray(value)).all():
+        raise ValueError(
+            f"{name} is undefined for this input (the computation produced NaN/inf); check for samples whose "
+            "features are constant across all dimensions"
+        )
+    return value

@@ -1,0 +1,191 @@
+"""PARC: Pairwise Annotation Representation Comparison (Bolya, Mittapalli, Hoffman, NeurIPS 2021).
+
+PARC scores a model by how well the geometry of its features on the probe set agrees with the
+geometry of the target labels:
+
+    RDM_f[i, j] = 1 - pearson(f_i, f_j)      (f = column-standardised features, optionally PCA'd)
+    RDM_y[i, j] = 1 - pearson(y_i, y_j)      (y = one-hot or multi-hot labels)
+    PARC = 100 * spearman(triu(RDM_f), triu(RDM_y))
+
+over the N(N-1)/2 pairs i < j.
+
+Single-label targets: RDM_y takes two values only, 0 for same-class pairs and 1 + 1/(C-1) for the
+others. The Spearman correlation against such a two-valued variable is a rank-sum (Mann-Whitney)
+statistic: with G the smaller of the two pair groups (same-class or different-class), O the other,
+R the mid-ranks of RDM_f over all P pairs,
+
+    S   = sum_{o in O} (|G| - #{g < o} - #{g <= o}) / 2  = U_G - |G||O|/2
+    rho = S / (sqrt((P^2 - 1) / 12) * sqrt(|G| |O|)),
+
+negated when G is the same-class group. Only G is sorted; each value of O is located in it by binary
+search. Ties in RDM_f enter S exactly through the mid-ranks; the tie correction of the variance of
+R, sum(t^3 - t) / (12 P), is left out: it is below 1e-9 relative unless a sizeable fraction of all pairs
+share one value. Feature dissimilarities are ranked through -r rather than 1 - r: float32 1 - r would
+merge distinct small r into false ties. RDM_y has exact ties, which the PARC release's float64
+`1 - np.corrcoef` breaks with rounding noise (see shared/golden/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from parc_jax.estimators import _engine, _stats, _validation
+
+# Capacity buckets per octave for the sorted pair group: at most 1/8 padding, few distinct programs.
+_BUCKETS_PER_OCTAVE = 8
+
+
+def _capacity(count: int) -> int:
+    """Round `count` up to one of 8 buckets per power of two (static shape of the sorted group)."""
+    if count <= 64:
+        return 64
+    step = 2 ** (math.ceil(math.log2(count)) - int(math.log2(_BUCKETS_PER_OCTAVE)))
+    return int(math.ceil(count / step) * step)
+
+
+def reduce_features(features: jax.Array, n_dims: int | None) -> jax.Array:
+    """PARC's feature preparation: optional exact PCA to n_dims, then column standardisation."""
+    if n_dims is not None:
+        features = _stats.exact_pca(features, n_dims)
+    return _stats.standardize_columns(features)
+
+
+def pair_statistic(values: jax.Array, in_group: jax.Array, other: jax.Array, *, capacity: int):
+    """Mann-Whitney sums for one set of pair values: returns (S, |G|, |O|) as float32.
+
+    `values` holds pair dissimilarities (any shape); `in_group` / `other` mark the pairs of the sorted
+    group G and of the other group O (pairs in neither, e.g. the diagonal, are ignored).
+    S = sum over O of (|G| - #{g < o} - #{g <= o}) / 2.
+    """
+    flat_values = values.reshape(-1)
+    flat_group = in_group.reshape(-1)
+    n_group = jnp.sum(flat_group)
+    (positions,) = jnp.nonzero(flat_group, size=capacity, fill_value=0)
+    group_values = jnp.where(jnp.arange(capacity) < n_group, flat_values[positions], jnp.inf)
+    return sorted_group_statistic(jnp.sort(group_values), n_group, flat_values, other.reshape(-1))
+
+
+def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: jax.Array, other: jax.Array):
+    """S = sum over the O-pairs among `values` of (|G| - #{g < o} - #{g <= o}) / 2, and |O|.
+
+    `sorted_group` is G sorted ascending, padded at the end with +inf (which no finite value reaches).
+    """
+    less = jnp.searchsorted(sorted_group, values, side="left")
+    less_or_equal = jnp.searchsorted(sorted_group, values, side="right")
+    half_u = (n_group - less - less_or_equal).astype(jnp.float32) / 2
+    statistic = jnp.sum(jnp.where(other, half_u, 0.0))
+    return statistic, n_group.astype(jnp.float32), jnp.sum(other).astype(jnp.float32)
+
+
+def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bool) -> jax.Array:
+    """Spearman correlation between the pair dissimilarities and the two-valued label RDM, x100."""
+    num_pairs = n_group + n_other
+    rank_std = jnp.sqrt((num_pairs * num_pairs - 1.0) / 12.0)
+    rho = statistic / (rank_std * jnp.sqrt(n_group * n_other))
+    return 100.0 * (-rho if group_is_same_class else rho)
+
+
+def _parc_single_label(features, labels, *, n_dims, group_is_same_class, capacity):
+    n = features.shape[0]
+    dissimilarity = -_stats.row_correlation(reduce_features(features, n_dims))
+    row = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
+    col = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
+    upper = row < col
+    same = labels[:, None] == labels[None, :]
+    group = upper & (same if group_is_same_class else ~same)
+    other = upper & ~group
+    statistic, n_group, n_other = pair_statistic(dissimilarity, group, other, capacity=capacity)
+    return rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
+
+
+def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
+    """Row correlations of 0/1 label rows from integer counts, so equal pairs give bit-equal values.
+
+    For rows with k_i, k_j ones out of C and m in common: r = (C m - k_i k_j) / sqrt(k_i (C-k_i) k_j (C-k_j)).
+    """
+    num_classes = multi_hot.shape[1]
+    counts = multi_hot.sum(axis=1)
+    common = _stats.matmul(multi_hot, multi_hot.T)
+    spread = counts * (num_classes - counts)
+    return (num_classes * common - counts[:, None] * counts[None, :]) / jnp.sqrt(spread[:, None] * spread[None, :])
+
+
+def _parc_multi_label(features, multi_hot, *, n_dims):
+    n = features.shape[0]
+    rows, cols = jnp.triu_indices(n, k=1)
+    feature_dissimilarity = -_stats.row_correlation(reduce_features(features, n_dims))[rows, cols]
+    label_dissimilarity = -multi_hot_correlation(multi_hot)[rows, cols]
+    return 100.0 * _stats.spearman(feature_dissimilarity, label_dissimilarity)
+
+
+def _kernel(features, labels, *, n_dims, multi_label, group_is_same_class, capacity):
+    if multi_label:
+        return _parc_multi_label(features, labels, n_dims=n_dims)
+    return _parc_single_label(
+        features, labels, n_dims=n_dims, group_is_same_class=group_is_same_class, capacity=capacity
+    )
+
+
+def check_n_dims(n_dims, n: int, d: int) -> int | None:
+    """None (all dimensions) or an int >= 2, clamped to min(N, D) as a PCA can give no more."""
+    if n_dims is None:
+        return None
+    if isinstance(n_dims, bool) or not isinstance(n_dims, (int, np.integer)) or n_dims < 2:
+        raise ValueError(f"n_dims must be None or an int >= 2, got {n_dims!r}")
+    return int(min(n_dims, n, d))
+
+
+def pair_groups(labels: np.ndarray) -> tuple[int, int]:
+    """(# same-class pairs, # different-class pairs) among the N(N-1)/2 pairs."""
+    counts = np.bincount(labels).astype(np.int64)
+    same = int((counts * (counts - 1) // 2).sum())
+    n = labels.shape[0]
+    return same, n * (n - 1) // 2 - same
+
+
+def _prepare(labels, num_classes, *, n, d, n_dims=None):
+    num_classes = _validation.check_num_classes(num_classes)
+    n_dims = check_n_dims(n_dims, n, d)
+    if np.ndim(labels) == 2:
+        multi_hot = _validation.check_multi_hot(labels, n, num_classes)
+        static = dict(n_dims=n_dims, multi_label=True, group_is_same_class=False, capacity=0)
+        return (jnp.asarray(multi_hot),), static
+    labels = _validation.check_labels(labels, n, num_classes)
+    same, different = pair_groups(labels)
+    if same == 0:
+        raise ValueError("PARC needs at least one pair of probe samples from the same class; every class has 1 sample")
+    group_is_same_class = same <= different
+    capacity = _capacity(min(same, different))
+    static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=capacity)
+    return (jnp.asarray(labels),), static
+
+
+SPEC = _engine.EstimatorSpec(
+    name="parc",
+    input_kind="features",
+    prepare=_prepare,
+    kernel=_kernel,
+    min_cols=2,
+    description="PARC (Bolya et al. 2021): Spearman x100 of feature vs label dissimilarities",
+)
+
+
+def parc(features: jax.typing.ArrayLike, labels, num_classes: int, *, n_dims: int | None = None) -> jax.Array:
+    """PARC score (Bolya et al., NeurIPS 2021), x100 as published.
+
+    Args:
+      features: [N, D] probe features of one model.
+      labels: [N] int class indices in [0, num_classes), or [N, C] multi-hot 0/1 targets.
+      num_classes: C, the number of target classes.
+      n_dims: if given, exact PCA to this many dimensions first (clamped to min(N, D)); the paper's
+        PARC f=32 is `n_dims=32`.
+
+    Returns:
+      Scalar: 100 x Spearman correlation between the upper triangles of the feature and label
+      dissimilarity matrices. Higher predicts better transfer.
+    """
+    return _engine.run(SPEC, features, labels, num_classes, n_dims=n_dims)
