@@ -1,0 +1,35 @@
+"""Datasets for parc_jax: offline TFDS builders, loading, preprocessing, PARC probe sampling.
+
+```python
+from parc_jax import data
+ds = data.load("fashion_mnist_deb", "train")          # prepared on first use, then reused
+probe = data.sample_probe(ds.labels, budget=500, seed=data.parc_seed(0))
+for batch in ds.batches(128, indices=probe): ...        # {"image" uint8, "label" int32, "index"}
+for step, batch in ds.train_batches(64, seed=0, preprocessing=prep): ...
+```
+"""
+
+from parc_jax.data import builders
+from parc_jax.data.augment import train_transform
+from parc_jax.data.builders import DataUnavailableError
+from parc_jax.data.dataset import Dataset
+from parc_jax.data.loader import builtin_names
+from parc_jax.data.loader import DATA_DIR_ENV
+from parc_jax.data.loader import default_data_dir
+from parc_jax.data.loader import get_builder
+from parc_jax.data.loader import load
+from parc_jax.data.loader import train_batches
+from parc_jax.data.preprocessing import eval_transform
+from parc_jax.data.preprocessing import normalize
+from parc_jax.data.preprocessing import PreprocessingLike
+from parc_jax.data.preprocessing import resize_center_crop
+from parc_jax.data.preprocessing import to_rgb
+from parc_jax.data.probe import parc_seed
+from parc_jax.data.probe import sample_probe
+
+__all__ = [
+    "DATA_DIR_ENV", "DataUnavailableError", "Dataset", "PreprocessingLike", "builders",
+    "builtin_names", "default_data_dir", "eval_transform", "get_builder", "load", "normalize",
+    "parc_seed", "resize_center_crop", "sample_probe", "to_rgb", "train_batches",
+    "train_transform",
+]
