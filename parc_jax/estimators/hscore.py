@@ -49,9 +49,9 @@ def ledoit_wolf_shrinkage(centered: jax.Array, s: jax.Array) -> tuple[jax.Array,
     n, d = centered.shape
     eigenvalues = s * s / n  # of S = X^T X / N; the other D - k are 0
     mu = jnp.sum(eigenvalues) / d
-    # delta = ||S - mu I||_F^2 / D, beta = (sum_i ||x_i||^4 / N^2 - ||S||_F^2) / (N D), capped at delta.
+    # delta = ||S - mu I||_F^2 / D, beta = (sum_i ||x_i||^4 / N - ||S||_F^2) / (N D), capped at delta.
     delta = (jnp.sum((eigenvalues - mu) ** 2) + (d - eigenvalues.shape[0]) * mu**2) / d
-    beta = (jnp.sum(jnp.sum(centered**2, axis=1) ** 2) / n**2 - jnp.sum(eigenvalues**2)) / (n * d)
+    beta = (jnp.sum(jnp.sum(centered**2, axis=1) ** 2) / n - jnp.sum(eigenvalues**2)) / (n * d)
     beta = jnp.minimum(beta, delta)
     return jnp.where(beta == 0, 0.0, beta / jnp.where(delta == 0, 1.0, delta)), mu
 

@@ -1,0 +1,125 @@
+"""Plain NumPy/SciPy float64 versions of the estimators, one model at a time.
+
+They follow the published formulas the way the original releases compute them (dense N x N
+matrices, a full sort for Spearman, D x D pseudo-inverses, per-class Python loops), and serve as the
+baseline of `benchmarks/estimators.py` and as an independent check in the tests. Requires SciPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    std = x.std(axis=0)
+    return np.where(std > 0, (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0), 0.0)
+
+
+def _pca(x: np.ndarray, n_dims: int) -> np.ndarray:
+    centered = np.asarray(x, np.float64) - np.mean(x, axis=0)
+    u, s, vt = np.linalg.svd(centered, full_matrices=False)
+    signs = np.sign(vt[np.arange(len(vt)), np.argmax(np.abs(vt), axis=1)])
+    return (u * s * signs)[:, :n_dims]
+
+
+def parc(features, labels, num_classes, *, n_dims=None) -> float:
+    """RDMs as 1 - np.corrcoef, Spearman over the upper triangles; label RDM with exact ties."""
+    from scipy import stats
+
+    x = features if n_dims is None else _pca(features, min(n_dims, *np.shape(features)))
+    labels = np.asarray(labels)
+    one_hot = np.eye(num_classes)[labels] if labels.ndim == 1 else labels.astype(np.float64)
+    rows, cols = np.triu_indices(len(one_hot), 1)
+    feature_rdm = 1 - np.corrcoef(_standardize(x))
+    label_rdm = np.round(1 - np.corrcoef(one_hot), 12)  # exact ties (see shared/golden/README.md)
+    return 100 * stats.spearmanr(feature_rdm[rows, cols], label_rdm[rows, cols])[0]
+
+
+def leep(probs, labels, num_classes) -> float:
+    probs = np.asarray(probs, np.float64)
+    joint = np.eye(num_classes)[labels].T @ probs
+    conditional = joint / probs.sum(axis=0)[None, :]
+    return float(np.mean(np.log((conditional[labels] * probs).sum(axis=1))))
+
+
+def nce(probs, labels, num_classes, *, eps=0.0) -> float:
+    source = np.argmax(probs, axis=1)
+    n, num_source = np.shape(probs)
+    joint = np.eye(num_classes)[labels].T @ np.eye(num_source)[source] / n + eps
+    marginal = np.eye(num_source)[source].sum(axis=0) / n + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = joint * np.log(joint / marginal[None, :])
+    return float(np.nansum(np.where(joint > 0, terms, 0.0)))
+
+
+def logme(features, labels, num_classes) -> float:
+    """Fixed-point LogME, looping over the targets as the LogME release does."""
+    f = np.asarray(features, np.float64)
+    n, d = f.shape
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    sigma = s**2
+    labels = np.asarray(labels)
+    targets = labels.astype(np.float64) if labels.ndim == 2 else np.eye(num_classes)[labels]
+    evidences = []
+    for y in targets.T:
+        x = u.T @ y
+        x2 = x**2
+        residual = np.sum((y - u @ x) ** 2)
+        alpha, beta = 1.0, 1.0
+        for _ in range(11):
+            t = alpha / beta
+            gamma = np.sum(sigma / (sigma + t))
+            m2 = np.sum(sigma * x2 / (t + sigma) ** 2)
+            res2 = np.sum(x2 / (1 + sigma / t) ** 2) + residual
+            alpha = gamma / (m2 + 1e-5)
+            beta = (n - gamma) / (res2 + 1e-5)
+            if abs(alpha / beta - t) / t <= 1e-3:
+                break
+        evidence = (
+            d / 2 * np.log(alpha)
+            + n / 2 * np.log(beta)
+            - 0.5 * np.sum(np.log(alpha + beta * sigma))
+            - beta / 2 * res2
+            - alpha / 2 * m2
+            - n / 2 * np.log(2 * np.pi)
+        )
+        evidences.append(evidence / n)
+    return float(np.mean(evidences))
+
+
+def hscore(features, labels, num_classes, *, shrinkage=False) -> float:
+    """tr(pinv(cov_f) cov_g) with D x D covariances; Ledoit-Wolf shrunk cov_f when `shrinkage`."""
+    f = np.asarray(features, np.float64)
+    n, d = f.shape
+    f = f - f.mean(axis=0) if shrinkage else _standardize(f)
+    one_hot = np.eye(num_classes)[labels]
+    g = one_hot @ ((one_hot.T @ f) / np.maximum(one_hot.sum(axis=0), 1)[:, None])
+    cov_g = np.cov(g, rowvar=False)
+    if not shrinkage:
+        return float(np.trace(np.linalg.pinv(np.cov(f, rowvar=False), rcond=1e-15) @ cov_g))
+    emp_cov = f.T @ f / n
+    mu = np.trace(emp_cov) / d
+    delta = np.sum((emp_cov - mu * np.eye(d)) ** 2) / d
+    beta = (np.sum(np.sum(f**2, axis=1) ** 2) / n - np.sum(emp_cov**2)) / (n * d)
+    a = 0.0 if beta == 0 else min(beta, delta) / delta
+    shrunk = (1 - a) * emp_cov + a * mu * np.eye(d)
+    return float(np.trace(np.linalg.pinv(shrunk, rcond=1e-15) @ ((1 - a) * cov_g)))
+
+
+def knn(features, labels, num_classes, *, k=1) -> float:
+    """Leave-one-out kNN with the PARC release's vote rule, on a dense float64 distance matrix."""
+    from scipy import stats
+
+    f = np.asarray(features, np.float64)
+    labels = np.asarray(labels)
+    sq = np.sum(f**2, axis=1)
+    distances = sq[:, None] + sq[None, :] - 2 * f @ f.T
+    np.fill_diagonal(distances, np.inf)
+    votes = labels[np.argsort(distances, axis=1, kind="stable")[:, :k]]
+    mode, counts = stats.mode(votes, axis=1, keepdims=True)
+    predictions = np.where(counts == 1, votes, mode)
+    return float(100 * np.mean(predictions == labels[:, None]))
+
+
+FUNCTIONS = {"parc": parc, "logme": logme, "leep": leep, "nce": nce, "hscore": hscore, "knn": knn}
