@@ -5,7 +5,9 @@ convolutions", CVPR 2015, "Inception-style" crops): the crop area is a fraction
 ``U(scale)`` of the image, the aspect ratio ``exp(U(log ratio))``; ten tries, then a centre crop
 clamped to the ratio range. The box is resized to ``input_size x input_size`` (bilinear,
 antialiased when shrinking), flipped left-right with probability 1/2, turned to RGB and
-normalised with the model's mean/std.
+normalised with the model's mean/std. The box is sampled from the whole image (as TF's
+``crop_and_resize``), so the crop's outermost pixels blend with their outside neighbours where
+torchvision would clamp at the box edge.
 
 Randomness is explicit: boxes and flips for batch ``step`` of a run with seed ``seed`` come from
 ``numpy.random.default_rng([seed, step, AUG_STREAM])``, so a resumed run re-creates them.
