@@ -1,0 +1,148 @@
+"""Command line: fine-tune one (model, dataset) pair, or a whole bank.
+
+    python -m parc_jax.finetune --model NAME --dataset NAME --workdir DIR [--config FILE]
+                                [--config.KEY=VALUE ...]
+    python -m parc_jax.finetune --bank NAME|FILE --targets A,B,... --workdir DIR [--config FILE]
+    python -m parc_jax.finetune --models A,B --targets C,D --workdir DIR
+    python -m parc_jax.finetune --config configs/finetune/offline_sources.py --workdir DIR
+
+Rerunning the same command resumes an interrupted run and skips finished pairs. Bad input
+prints one line on stderr and exits with status 2; a diverged run exits with status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import pathlib
+import sys
+
+from parc_jax.finetune._config import apply_overrides, load_config, validate_config
+from parc_jax.finetune._run import TrainingDiverged
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="python -m parc_jax.finetune",
+      description="Fine-tune zoo models on target datasets (grid search, resumable) and write "
+                  "the oracle table. Config fields are overridden with --config.KEY=VALUE.")
+  p.add_argument("--model", help="zoo model name (one pair)")
+  p.add_argument("--dataset", help="target dataset: built-in name, image folder or prepared TFDS name")
+  p.add_argument("--bank", help="bank: a name under configs/banks/ or a Python file with get_config()")
+  p.add_argument("--models", help="comma-separated zoo model names (a bank without a config)")
+  p.add_argument("--targets", help="comma-separated target datasets for the bank")
+  p.add_argument("--workdir", required=True, help="output directory (checkpoints, results, oracle.csv)")
+  p.add_argument("--config", help="Python config file with get_config() (default: the built-in defaults)")
+  p.add_argument("--data-dir", help="where prepared datasets live (default: $PARC_JAX_DATA_DIR)")
+  p.add_argument("--weights", help="one pair: load these weights instead of the zoo's")
+  p.add_argument("--export", help="mode=scratch: save the trained model here (one pair), or "
+                                  "every model as EXPORT/<model>__<target>/ (bank)")
+  p.add_argument("--split", default="data", choices=("data", "pairs"),
+                 help="multi-host: train each pair on all hosts (data) or spread pairs (pairs)")
+  p.add_argument("--keep-own-source", action="store_true",
+                 help="bank: also fine-tune models on their own source dataset")
+  p.add_argument("--no-progress", action="store_true", help="no progress bars")
+  p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+  return p
+
+
+def _overrides(rest: list[str]) -> dict[str, str]:
+  out, i = {}, 0
+  while i < len(rest):
+    arg = rest[i]
+    if not arg.startswith("--config."):
+      raise ValueError(f"unrecognised argument {arg!r}; config fields are set with --config.KEY=VALUE")
+    key = arg[len("--config."):]
+    if "=" in key:
+      key, value = key.split("=", 1)
+    elif i + 1 < len(rest):
+      i += 1
+      value = rest[i]
+    else:
+      raise ValueError(f"{arg} needs a value: {arg}=VALUE")
+    out[key] = value
+    i += 1
+  return out
+
+
+def _split_names(text: str | None) -> list[str]:
+  return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def bank_models(bank: str) -> list[str]:
+  """Model names of a bank config (a name under ``configs/banks/`` or a file).
+
+  The config's ``get_config()`` has ``models``: names, or entries with a ``name``.
+  """
+  path = pathlib.Path(bank)
+  if not path.is_file():
+    path = CONFIG_DIR / "banks" / f"{bank}.py"
+  if not path.is_file():
+    known = sorted(p.stem for p in (CONFIG_DIR / "banks").glob("*.py") if not p.stem.startswith("_"))
+    raise ValueError(f"unknown bank {bank!r}; pass a Python file or one of: {', '.join(known) or 'none'}")
+  spec = importlib.util.spec_from_file_location(f"_parc_jax_bank_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  cfg = module.get_config()
+  entries = cfg["models"] if "models" in cfg else None
+  if not entries:
+    raise ValueError(f"bank config {str(path)!r} has no 'models' list")
+  return [e if isinstance(e, str) else e["name"] for e in entries]
+
+
+def run(argv: list[str] | None = None) -> dict | list:
+  """Parses ``argv`` and runs; returns the pair result or the oracle rows."""
+  args, rest = _parser().parse_known_args(argv)
+  config = apply_overrides(load_config(args.config), _overrides(rest))
+  validate_config(config)
+  single = args.model or args.dataset
+  if single and (args.bank or args.models or args.targets):
+    raise ValueError("use either --model/--dataset (one pair) or --bank/--models with --targets")
+  model_names = bank_models(args.bank) if args.bank else (
+      _split_names(args.models) or list(config.get("models", ())))
+  target_names = _split_names(args.targets) or list(config.get("targets", ()))
+  # Imported here: the data and model stacks are heavy, and --help should be instant.
+  from parc_jax.finetune._bank import run_bank  # pylint: disable=import-outside-toplevel
+  from parc_jax.finetune._sources import finetune_pair  # pylint: disable=import-outside-toplevel
+  if single:
+    if not (args.model and args.dataset):
+      raise ValueError("one pair needs both --model and --dataset")
+    return finetune_pair(args.model, args.dataset, config, args.workdir, data_dir=args.data_dir,
+                         weights_path=args.weights, export=args.export,
+                         progress=not args.no_progress)
+  if args.weights:
+    raise ValueError("--weights applies to one pair (--model/--dataset) only")
+  if not model_names or not target_names:
+    raise ValueError("nothing to do: pass --model and --dataset, or a bank (--bank/--models or "
+                     "config.models) and --targets (or config.targets)")
+  return run_bank(model_names, target_names, config, args.workdir, data_dir=args.data_dir,
+                  skip_own_source=not args.keep_own_source, split=args.split,
+                  export_dir=args.export, progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+  import jax  # pylint: disable=import-outside-toplevel
+  level = logging.DEBUG if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv) else logging.INFO
+  logging.basicConfig(level=level if jax.process_index() == 0 else logging.WARNING,
+                      format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  logging.getLogger("absl").setLevel(logging.WARNING)
+  try:
+    out = run(argv)
+  except ValueError as err:
+    print(f"error: {err}", file=sys.stderr)
+    return 2
+  except TrainingDiverged as err:
+    print(f"error: {err}", file=sys.stderr)
+    return 3
+  if isinstance(out, dict) and jax.process_index() == 0:
+    print(json.dumps({"model": out["model"], "target": out["target"],
+                      "test_accuracy": out["test_accuracy"], "selected": out["selected"]}))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
