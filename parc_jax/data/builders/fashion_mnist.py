@@ -51,8 +51,9 @@ class FashionMnistDeb(_base.ArrayImageBuilder):
   """Fashion-MNIST from the IDX files of Debian's ``dataset-fashion-mnist`` package."""
 
   name = "fashion_mnist_deb"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release (Debian dataset-fashion-mnist IDX files)."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release (Debian dataset-fashion-mnist IDX files).",
+                   "1.1.0": "Images stored as raw bytes (faster reads)."}
   IMAGE_SHAPE = (28, 28, 1)
   CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")

@@ -141,8 +141,9 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """TFDS builder for an image folder; build it with :func:`image_folder_builder`."""
 
   name = "image_folder"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Images stored as raw bytes (faster reads)."}
 
   def __init__(self, *, config: ImageFolderConfig, **kwargs):
     self._files, self._classes = scan(config.root)
@@ -169,7 +170,8 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         builder=self,
         description=f"Images from {self.builder_config.root}, one class per subfolder.",
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Tensor(shape=self._shape(), dtype=np.uint8),
+            "image": tfds.features.Tensor(shape=self._shape(), dtype=np.uint8,
+                                          encoding=tfds.features.Encoding.BYTES),
             "label": tfds.features.ClassLabel(names=self._classes),
         }),
         supervised_keys=("image", "label"),
