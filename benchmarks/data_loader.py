@@ -75,6 +75,7 @@ def _machine() -> dict:
   return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
           "python": platform.python_version(), "jax": jax.__version__,
           "jax_backend": jax.default_backend(), "device": str(dev.device_kind),
+          "load_average_1min_at_end": round(os.getloadavg()[0], 2),
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -136,7 +137,8 @@ def main():
       f"{m['jax_backend']} ({m['device']}); batch {args.batch_size}; images/s after one "
       "warm-up batch. `read`: uint8 batches from array_record; `eval 224`: + resize 256 "
       "(antialiased) + centre crop 224 + RGB + normalise, copied back to numpy; `train 224`: "
-      "shuffled stream + random resized crop + flip.", "",
+      "shuffled stream + random resized crop + flip. 1-minute load average at the end: "
+      f"{m['load_average_1min_at_end']} (other processes share the machine).", "",
       "| dataset | examples | stored shape | prepare (s) | read img/s | eval 224 img/s | "
       "train 224 img/s |",
       "|---|---:|---|---:|---:|---:|---:|"]

@@ -59,7 +59,7 @@ print(len(ds), ds.split_sizes["test"], ds.num_classes, ds[0]["label"], "tensorfl
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip().splitlines()[-1].split() == ["300", "300", "10", "9", "False"]   # first train label: ankle boot
-  ds = data.load("fashion_mnist_deb", "train", data_dir=tmp_path, max_per_split=300)
+  data.load("fashion_mnist_deb", "train", data_dir=tmp_path, max_per_split=300)
   files = sorted(pathlib.Path(ds_path := tmp_path / "fashion_mnist_deb").rglob("*.array_record*"))
   mtimes = [f.stat().st_mtime_ns for f in files]
   again = data.load("fashion_mnist_deb", "train", data_dir=tmp_path, max_per_split=300)

@@ -156,3 +156,8 @@ def test_any_prepared_tfds_dataset_by_name(tmp_path):
   np.testing.assert_array_equal(batch["image"][:, 0, 0, 0], 40 + 80 * batch["label"])
   with pytest.raises(ValueError, match="prepared in .*toy_squares"):
     data.load("toy_squarez", data_dir=tmp_path)
+
+
+def test_tfds_name_with_config_is_not_taken_for_a_folder(tmp_path):
+  with pytest.raises(ValueError, match="unknown dataset 'no_such_set/cfg:1.0.0'"):
+    data.load("no_such_set/cfg:1.0.0", data_dir=tmp_path)

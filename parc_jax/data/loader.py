@@ -48,8 +48,9 @@ def get_builder(name: str, *, data_dir=None, download: bool = False,
   """A prepared array_record builder for ``name`` (preparing built-ins and folders if needed).
 
   Args:
-    name: a built-in name (:func:`builtin_names`), a path to an image folder, or the name of a
-      TFDS dataset (optionally ``name/config:version``) prepared under ``data_dir``.
+    name: a built-in name (:func:`builtin_names`), a path to an image folder (an existing
+      folder, or any name starting with ``/``, ``.`` or ``~``), or the name of a TFDS dataset
+      (optionally ``name/config:version``) prepared under ``data_dir``.
     data_dir: where prepared datasets live (default :func:`default_data_dir`).
     download: for TFDS datasets that are not prepared, download and prepare them
       (needs network, and TensorFlow for most TFDS builders).
@@ -73,7 +74,7 @@ def get_builder(name: str, *, data_dir=None, download: bool = False,
       log.info("preparing %s into %s", name, builder.data_dir)
       builder.download_and_prepare(file_format="array_record")
     return builder
-  if os.sep in name or name.startswith(".") or pathlib.Path(name).expanduser().is_dir():
+  if name.startswith(("/", ".", "~")) or pathlib.Path(name).expanduser().is_dir():
     builder = builders_lib.image_folder_builder(
         pathlib.Path(name).expanduser(), data_dir=data_dir, image_size=image_size,
         channels=channels, test_fraction=test_fraction)
