@@ -11,13 +11,14 @@ classifier's input, and ``out`` holds named intermediate layers.
 """
 
 from parc_jax.models._checkpoint import restore_params, save_params
-from parc_jax.models._registry import get_factory, load, names, register
+from parc_jax.models._registry import describe, get_factory, load, names, register
 from parc_jax.models._zoo import ModelInfo, Preprocessing, ZooModel, preprocess_images
 
 __all__ = [
     "ModelInfo",
     "Preprocessing",
     "ZooModel",
+    "describe",
     "get_factory",
     "load",
     "names",

@@ -49,8 +49,8 @@ def register(name: str, factory: Factory, *, replace: bool = False) -> None:
 
 
 def names() -> list[str]:
-    """Registered model names, sorted."""
-    return sorted(_REGISTRY)
+    """Registered model names, in registration order (built-ins grouped by family)."""
+    return list(_REGISTRY)
 
 
 def get_factory(name: str) -> Factory:
@@ -83,6 +83,15 @@ def load(name: str, *, pretrained: bool = True, weights_path: str | os.PathLike 
     """
     return get_factory(name)(pretrained=pretrained, weights_path=weights_path,
                              num_classes=num_classes, rng=rng)
+
+
+def describe(name: str) -> ModelInfo:
+    """Metadata of ``name`` without loading weights; ``weights`` is the pretrained file found on
+    this machine or ``"random"`` when none is."""
+    factory = get_factory(name)
+    if hasattr(factory, "describe"):
+        return factory.describe()
+    return factory(pretrained=False, weights_path=None, num_classes=None, rng=None).info
 
 
 @dataclasses.dataclass(frozen=True)

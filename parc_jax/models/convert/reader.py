@@ -23,7 +23,16 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
         raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
 
 
-def _unwrap(obj, path: str) -> dict[str, np.ndarray]:
+def normalize_state_dict(obj, path: str) -> dict[str, np.ndarray]:
+    """Unwraps ``{"state_dict": ...}``-style containers and drops a common ``module.`` prefix.
+
+    Args:
+      obj: what the checkpoint holds.
+      path: its name, for error messages.
+
+    Returns:
+      ``{name: np.ndarray}``.
+    """
     for _ in range(3):
         if isinstance(obj, dict) and not any(isinstance(v, np.ndarray) for v in obj.values()):
             inner = [k for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)]
@@ -35,6 +44,8 @@ def _unwrap(obj, path: str) -> dict[str, np.ndarray]:
     tensors = {str(k): v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if not tensors:
         raise ValueError(f"{path}: no tensors found (expected a state dict)")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
     return tensors
 
 
@@ -58,7 +69,5 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.endswith(".safetensors"):
         sd = _read_safetensors(path)
     else:
-        sd = _unwrap(load_torch_file(path), path)
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
-    return sd
+        sd = load_torch_file(path)
+    return normalize_state_dict(sd, path)
