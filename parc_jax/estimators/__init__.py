@@ -19,12 +19,12 @@ from __future__ import annotations
 import jax
 
 from parc_jax.estimators import _engine
-from parc_jax.estimators.hscore import SPEC as _HSCORE, hscore
-from parc_jax.estimators.knn import SPEC as _KNN, knn
-from parc_jax.estimators.leep import SPEC as _LEEP, leep
-from parc_jax.estimators.logme import SPEC as _LOGME, logme
-from parc_jax.estimators.nce import SPEC as _NCE, nce
-from parc_jax.estimators.parc import SPEC as _PARC, parc
+from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
+from parc_jax.estimators._knn import SPEC as _KNN, knn
+from parc_jax.estimators._leep import SPEC as _LEEP, leep
+from parc_jax.estimators._logme import SPEC as _LOGME, logme
+from parc_jax.estimators._nce import SPEC as _NCE, nce
+from parc_jax.estimators._parc import SPEC as _PARC, parc
 
 EstimatorSpec = _engine.EstimatorSpec
 

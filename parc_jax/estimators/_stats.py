@@ -29,23 +29,42 @@ def standardize_columns(x: jax.Array) -> jax.Array:
     return jnp.where(constant, 0.0, centered / jnp.where(constant, 1.0, std))
 
 
+def thin_svd(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Left singular vectors and singular values of x [N, D]: (u [N, k], s [k]), k = min(N, D).
+
+    Householder QR of the long side first, then a LAPACK SVD of the small k x k factor: as accurate as
+    an SVD of x (backward stable, small singular values resolved), and several times faster than
+    `jnp.linalg.svd(x)` on the CPU for PARC-sized probes (e.g. 500 x 2048). For N <= D,
+    x^T = Q R gives x = R^T Q^T, whose left singular vectors are those of R^T; for N > D, x = Q R
+    gives u = Q u_R.
+    """
+    n, d = x.shape
+    if n <= d:
+        r = jnp.linalg.qr(x.T, mode="r")
+        u, s, _ = jnp.linalg.svd(r.T)
+        return u, s
+    q, r = jnp.linalg.qr(x)
+    u_r, s, _ = jnp.linalg.svd(r)
+    return matmul(q, u_r), s
+
+
 def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:
-    """Project onto the first `n_dims` principal axes (exact SVD of the centred data).
+    """Project onto the first `n_dims` principal axes of x (exact, not randomised).
 
     Each principal axis v_k is signed so that its largest-magnitude loading is positive, the rule of
     scikit-learn >= 1.5 (`svd_flip(u_based_decision=False)`). The sign matters to PARC: it correlates
     samples across the projected columns.
 
-    Returns the scores X_c V_k = U_k S_k, shape [N, n_dims].
+    Returns the scores X_c v_k = s_k u_k of the centred data, shape [N, n_dims].
     """
-    x = jnp.asarray(x, jnp.float32)
-    centered = x - x.mean(axis=0)
-    u, s, vt = jnp.linalg.svd(centered, full_matrices=False)
-    u, s, vt = u[:, :n_dims], s[:n_dims], vt[:n_dims]
-    largest = jnp.argmax(jnp.abs(vt), axis=1)
-    signs = jnp.sign(jnp.take_along_axis(vt, largest[:, None], axis=1))[:, 0]
-    signs = jnp.where(signs == 0, 1.0, signs)
-    return u * (s * signs)
+    centered = jnp.asarray(x, jnp.float32)
+    centered = centered - centered.mean(axis=0)
+    u, s = thin_svd(centered)
+    scores = u[:, :n_dims] * s[:n_dims]  # [N, n_dims]
+    loadings = matmul(centered.T, u[:, :n_dims])  # [D, n_dims], columns s_k v_k
+    largest = jnp.argmax(jnp.abs(loadings), axis=0)
+    signs = jnp.sign(jnp.take_along_axis(loadings, largest[None, :], axis=0))[0]
+    return scores * jnp.where(signs == 0, 1.0, signs)
 
 
 def row_correlation(x: jax.Array) -> jax.Array:

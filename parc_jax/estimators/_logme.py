@@ -64,7 +64,7 @@ def _fixed_point(sigma, x, residual, n):
 def evidence(features: jax.Array, targets: jax.Array) -> jax.Array:
     """Maximum log evidence per sample for each column of `targets` [N, K]; returns [K]."""
     n, d = features.shape
-    u, s, _ = jnp.linalg.svd(features, full_matrices=False)
+    u, s = _stats.thin_svd(features)
     sigma = s * s
     projections = _stats.matmul(u.T, targets)  # [k, K]
     residuals = jnp.sum((targets - _stats.matmul(u, projections)) ** 2, axis=0)  # [K]

@@ -59,7 +59,7 @@ def ledoit_wolf_shrinkage(centered: jax.Array, s: jax.Array) -> tuple[jax.Array,
 def _kernel(features, labels, *, num_classes, shrinkage):
     n = features.shape[0]
     x = features - features.mean(axis=0) if shrinkage else _stats.standardize_columns(features)
-    u, s, _ = jnp.linalg.svd(x, full_matrices=False)
+    u, s = _stats.thin_svd(x)
     keep = s > RELATIVE_RANK_CUTOFF * s[0]
     energy = _class_mean_energy(u, keep, labels, num_classes)
     if not shrinkage:
