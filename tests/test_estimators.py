@@ -1,0 +1,263 @@
+"""Estimator properties: compiled path, batching, invariances, references and input errors."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from parc_jax import estimators
+from parc_jax.estimators import _engine, reference
+
+NAMES = ["parc", "logme", "leep", "nce", "hscore", "knn"]
+
+
+def _problem(seed=0, n=60, d=24, c=4, z=7):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % c
+    rng.shuffle(labels)
+    centers = rng.normal(size=(c, d))
+    features = (centers[labels] + rng.normal(size=(n, d))).astype(np.float32)
+    logits = rng.normal(size=(n, z)) + 2 * np.eye(z)[labels % z]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return features, probs.astype(np.float32), labels.astype(np.int32), c
+
+
+def _input(name, features, probs):
+    return probs if estimators.spec(name).input_kind == "probs" else features
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jit_and_no_jit_agree(name):
+    features, probs, labels, c = _problem()
+    x = _input(name, features, probs)
+    jitted = float(estimators.get(name)(x, labels, c))
+    with jax.disable_jit():
+        eager = float(estimators.get(name)(x, labels, c))
+    assert jitted == pytest.approx(eager, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_trace_per_shape(name):
+    """New values of the same shapes (labels included) reuse the compiled program."""
+    spec = estimators.spec(name)
+    traces = []
+
+    def counting_kernel(*args, **kwargs):
+        traces.append(1)
+        return spec.kernel(*args, **kwargs)
+
+    counted = _engine.EstimatorSpec(spec.name, spec.input_kind, spec.prepare, counting_kernel, spec.min_cols)
+    for seed in range(3):
+        features, probs, labels, c = _problem(seed=seed)
+        _engine.run(counted, _input(name, features, probs), labels, c)
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize("name", ["parc", "knn", "logme", "hscore", "leep", "nce"])
+def test_invariant_to_sample_order(name):
+    features, probs, labels, c = _problem(seed=1)
+    order = np.random.default_rng(5).permutation(len(labels))
+    f = estimators.get(name)
+    x = _input(name, features, probs)
+    assert float(f(x[order], labels[order], c)) == pytest.approx(float(f(x, labels, c)), rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_invariant_to_renaming_classes(name):
+    features, probs, labels, c = _problem(seed=2)
+    renamed = np.array([2, 0, 3, 1])[labels]
+    f = estimators.get(name)
+    x = _input(name, features, probs)
+    assert float(f(x, renamed, c)) == pytest.approx(float(f(x, labels, c)), rel=1e-4, abs=1e-4)
+
+
+def test_leep_invariant_to_permuting_source_classes():
+    _, probs, labels, c = _problem(seed=3)
+    order = np.random.default_rng(0).permutation(probs.shape[1])
+    assert float(estimators.leep(probs[:, order], labels, c)) == pytest.approx(
+        float(estimators.leep(probs, labels, c)), rel=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "name,opts",
+    [("parc", {}), ("parc", {"n_dims": 8}), ("logme", {}), ("leep", {}), ("nce", {}), ("nce", {"eps": 1e-5}),
+     ("hscore", {}), ("hscore", {"shrinkage": True}), ("knn", {"k": 1}), ("knn", {"k": 5})],
+)
+def test_matches_float64_reference(name, opts):
+    """Independent dense float64 NumPy/SciPy implementations (the benchmark's baseline) agree."""
+    features, probs, labels, c = _problem(seed=4, n=80, d=40, c=5)
+    x = _input(name, features, probs)
+    ours = float(estimators.get(name)(x, labels, c, **opts))
+    theirs = reference.FUNCTIONS[name](x, labels, c, **opts)
+    if name == "knn":
+        assert ours == pytest.approx(theirs, rel=1e-6)
+    else:
+        assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_score_bank_equals_single_calls(name):
+    problems = [_problem(seed=s) for s in range(3)]
+    labels, c = problems[0][2], problems[0][3]
+    xs = [_input(name, f, p) for f, p, _, _ in problems]
+    single = np.array([float(estimators.get(name)(x, labels, c)) for x in xs])
+    stacked = np.asarray(estimators.score_bank(name, np.stack(xs), labels, c))
+    on_device = np.asarray(estimators.score_bank(name, jnp.asarray(np.stack(xs)), labels, c))
+    np.testing.assert_allclose(stacked, single, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(on_device, single, rtol=1e-4, atol=1e-4)
+
+
+def test_score_bank_mixed_feature_dims():
+    rng = np.random.default_rng(0)
+    labels = np.arange(50) % 3
+    bank = [rng.normal(size=(50, d)).astype(np.float32) + labels[:, None] for d in (8, 16, 8, 32)]
+    scores = np.asarray(estimators.score_bank("parc", bank, labels, 3, n_dims=4))
+    single = [float(estimators.parc(x, labels, 3, n_dims=4)) for x in bank]
+    np.testing.assert_allclose(scores, single, rtol=1e-5, atol=1e-4)
+
+
+def test_parc_rank_sum_handles_ties_from_duplicated_samples():
+    """Duplicated probe images make many equal dissimilarities; the rank-sum form stays exact."""
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(40, 12)).astype(np.float32)
+    features = np.concatenate([base, base[:25], base[:10]])
+    labels = np.concatenate([np.arange(40) % 4, np.arange(25) % 4, np.arange(10) % 4])
+    x = (features - features.mean(0)) / features.std(0)
+    rdm = 1 - np.corrcoef(x.astype(np.float64))
+    rows, cols = np.triu_indices(len(labels), 1)
+    label_rdm = (labels[:, None] != labels[None, :]).astype(float)
+    expected = 100 * stats.spearmanr(np.round(rdm[rows, cols], 6), label_rdm[rows, cols])[0]
+    assert float(estimators.parc(features, labels, 4)) == pytest.approx(expected, abs=0.05)
+
+
+def test_parc_groups_either_way_agree_with_scipy():
+    """Few classes (different-class pairs fewer than same-class) and many classes both match."""
+    for c in (2, 9):
+        features, _, labels, _ = _problem(seed=c, n=70, d=10, c=c)
+        if c == 2:  # make one class dominant: same-class pairs outnumber the others
+            labels = (np.arange(70) % 7 == 0).astype(np.int32)
+        assert float(estimators.parc(features, labels, c)) == pytest.approx(
+            reference.parc(features, labels, c), abs=1e-3
+        )
+
+
+def test_parc_multi_hot_labels():
+    rng = np.random.default_rng(3)
+    multi_hot = (rng.random((60, 6)) < 0.4).astype(np.int32)
+    multi_hot[multi_hot.sum(1) == 0, 0] = 1
+    multi_hot[multi_hot.sum(1) == 6, 0] = 0
+    features = (multi_hot @ rng.normal(size=(6, 16)) + rng.normal(size=(60, 16))).astype(np.float32)
+    assert float(estimators.parc(features, multi_hot, 6)) == pytest.approx(
+        reference.parc(features, multi_hot, 6), abs=0.05
+    )
+
+
+def test_logme_regression_targets():
+    features, _, labels, _ = _problem(seed=6, n=90, d=30)
+    rng = np.random.default_rng(1)
+    targets = (features @ rng.normal(size=(30, 3)) + rng.normal(size=(90, 3))).astype(np.float32)
+    assert float(estimators.logme(features, targets, None)) == pytest.approx(
+        reference.logme(features, targets, None), rel=1e-3
+    )
+
+
+@pytest.mark.parametrize("n,d", [(80, 200), (200, 20)])
+def test_logme_and_hscore_take_the_cheap_path_for_either_shape(n, d):
+    features, _, labels, c = _problem(seed=8, n=n, d=d)
+    assert float(estimators.logme(features, labels, c)) == pytest.approx(reference.logme(features, labels, c), rel=1e-3)
+    assert float(estimators.hscore(features, labels, c)) == pytest.approx(
+        reference.hscore(features, labels, c), rel=1e-3
+    )
+
+
+def test_hscore_shrinkage_matches_sklearn_ledoit_wolf():
+    from sklearn.covariance import LedoitWolf
+
+    features, _, labels, c = _problem(seed=9, n=50, d=120)
+    f = features.astype(np.float64) - features.mean(0)
+    fit = LedoitWolf(assume_centered=False).fit(f)
+    one_hot = np.eye(c)[labels]
+    g = one_hot @ ((one_hot.T @ f) / one_hot.sum(0)[:, None])
+    expected = np.trace(np.linalg.pinv(fit.covariance_) @ ((1 - fit.shrinkage_) * np.cov(g, rowvar=False)))
+    assert float(estimators.hscore(features, labels, c, shrinkage=True)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_knn_breaks_distance_ties_by_index_and_counts_split_votes():
+    features = np.array([[0.0], [1.0], [-1.0], [10.0], [11.0], [9.0]], np.float32)
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    # sample 0: neighbours 1 and 2 at distance 1 -> index 1 wins, label 1: wrong.
+    value = float(estimators.knn(features, labels, 2, k=1))
+    assert value == pytest.approx(reference.knn(features, labels, 2, k=1))
+    assert float(estimators.knn(features, labels, 2, k=2)) == pytest.approx(reference.knn(features, labels, 2, k=2))
+
+
+def test_registry():
+    assert set(estimators.names()) == set(NAMES)
+    assert estimators.get("parc") is estimators.parc
+    with pytest.raises(ValueError, match="available: parc"):
+        estimators.get("nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a ValueError naming the problem, raised before anything is compiled.
+
+GOOD_F, GOOD_P, GOOD_Y, GOOD_C = _problem(seed=11, n=30, d=6)
+
+
+def _bad_nan_features():
+    f = GOOD_F.copy()
+    f[4, 2] = np.nan
+    return f
+
+
+def _bad_probs_sum():
+    p = GOOD_P.copy()
+    p[3] *= 2
+    return p
+
+
+BAD = [
+    ("parc", (GOOD_F[0], GOOD_Y, GOOD_C), {}, "2-D"),
+    ("parc", (GOOD_F, GOOD_Y[:-1], GOOD_C), {}, "rows"),
+    ("parc", (GOOD_F, GOOD_Y + 10, GOOD_C), {}, r"in \[0, 4\)"),
+    ("parc", (GOOD_F, GOOD_Y.astype(np.float32) + 0.5, GOOD_C), {}, "integers"),
+    ("parc", (GOOD_F, np.zeros_like(GOOD_Y), GOOD_C), {}, "at least 2 classes"),
+    ("parc", (GOOD_F, GOOD_Y, 1), {}, "num_classes"),
+    ("parc", (_bad_nan_features(), GOOD_Y, GOOD_C), {}, "NaN or inf .*row 4"),
+    ("parc", (GOOD_F[:2], GOOD_Y[:2], GOOD_C), {}, "at least 3"),
+    ("parc", (GOOD_F, GOOD_Y, GOOD_C), {"n_dims": 1}, "n_dims"),
+    ("parc", (GOOD_F[:4], np.array([0, 1, 2, 3]), GOOD_C), {}, "same class"),
+    ("knn", (GOOD_F, GOOD_Y, GOOD_C), {"k": 30}, "k must be"),
+    ("leep", (GOOD_P * np.nan, GOOD_Y, GOOD_C), {}, "NaN or inf"),
+    ("leep", (_bad_probs_sum(), GOOD_Y, GOOD_C), {}, "sum to 1 .*row 3"),
+    ("nce", (-GOOD_P, GOOD_Y, GOOD_C), {}, "non-negative"),
+    ("nce", (GOOD_P, GOOD_Y, GOOD_C), {"eps": -1.0}, "eps"),
+    ("logme", (GOOD_F, GOOD_Y, GOOD_C), {"bogus": 1}, "bogus"),
+]
+
+
+@pytest.mark.parametrize("name,args,opts,message", BAD)
+def test_bad_input_raises_before_compiling(name, args, opts, message):
+    before = _engine.compiled.cache_info().currsize
+    with pytest.raises((ValueError, TypeError), match=message):
+        estimators.get(name)(*args, **opts)
+    assert _engine.compiled.cache_info().currsize == before
+
+
+def test_bad_model_in_a_bank_is_named():
+    bank = [GOOD_F, _bad_nan_features()]
+    with pytest.raises(ValueError, match="model 1: features contains NaN"):
+        estimators.score_bank("parc", bank, GOOD_Y, GOOD_C)
+    with pytest.raises(ValueError, match="model 1, row 4"):
+        estimators.score_bank("parc", np.stack(bank), GOOD_Y, GOOD_C)
+
+
+def test_undefined_result_is_an_error_not_nan():
+    features = np.ones_like(GOOD_F)  # no sample has any variation: every correlation is 0/0
+    with pytest.raises(ValueError, match="undefined"):
+        estimators.parc(features, GOOD_Y, GOOD_C)
