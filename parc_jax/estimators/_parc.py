@@ -99,7 +99,10 @@ def _parc_single_label(features, labels, *, n_dims, group_is_same_class, capacit
     group = upper & (same if group_is_same_class else ~same)
     other = upper & ~group
     statistic, n_group, n_other = pair_statistic(dissimilarity, group, other, capacity=capacity)
-    return rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
+    value = rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
+    # A sample with constant standardised features has no correlation (0/0); binary search would
+    # silently rank its NaNs, so propagate them for the caller's check instead.
+    return jnp.where(jnp.isfinite(dissimilarity).all(), value, jnp.nan)
 
 
 def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
