@@ -94,11 +94,30 @@ def bank_models(bank: str) -> list[str]:
   return [e if isinstance(e, str) else e["name"] for e in entries]
 
 
+def _enable_compilation_cache(workdir: str) -> None:
+  """Persistent XLA cache in ``workdir/.jax_cache`` unless the user has set one.
+
+  Grid points share one program (injected hyperparameters) and a resumed run recompiles the
+  same programs: both then load them from disk instead of compiling again.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  if jax.config.jax_compilation_cache_dir:
+    return
+  path = pathlib.Path(workdir).absolute() / ".jax_cache"
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+  except OSError:
+    return  # the workdir check reports it
+  jax.config.update("jax_compilation_cache_dir", str(path))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def run(argv: list[str] | None = None) -> dict | list:
   """Parses ``argv`` and runs; returns the pair result or the oracle rows."""
   args, rest = _parser().parse_known_args(argv)
   config = apply_overrides(load_config(args.config), _overrides(rest))
   validate_config(config)
+  _enable_compilation_cache(args.workdir)
   single = args.model or args.dataset
   if single and (args.bank or args.models or args.targets):
     raise ValueError("use either --model/--dataset (one pair) or --bank/--models with --targets")

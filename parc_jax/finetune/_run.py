@@ -115,7 +115,7 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
       if write_result:
         log.info("resuming %s from step %d", workdir, start)
     start = start or 0
-    first_eval = next(iter(evaluators))
+    first_eval = next(iter(evaluators), None)
     pending: list[tuple[int, dict]] = []
     t0 = time.perf_counter()
     base_elapsed = history["elapsed_s"]
@@ -148,7 +148,7 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
         bar.update(1)
         if done % log_every_steps == 0 or done == total_steps:
           flush(done)
-        if eval_every_steps and done % eval_every_steps == 0 and done < total_steps:
+        if first_eval and eval_every_steps and done % eval_every_steps == 0 and done < total_steps:
           ev = evaluators[first_eval](state)
           history["eval"]["step"].append(done)
           history["eval"]["accuracy"].append(ev["accuracy"])
@@ -159,9 +159,10 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
           ckpt.save(done, state, history)
     flush(total_steps)
     finals = {name: evaluate(state) for name, evaluate in evaluators.items()}
-    history["eval"]["step"].append(total_steps)
-    history["eval"]["accuracy"].append(finals[first_eval]["accuracy"])
-    history["eval"]["loss"].append(finals[first_eval]["loss"])
+    if first_eval:
+      history["eval"]["step"].append(total_steps)
+      history["eval"]["accuracy"].append(finals[first_eval]["accuracy"])
+      history["eval"]["loss"].append(finals[first_eval]["loss"])
     elapsed = base_elapsed + time.perf_counter() - t0
     result = {**(metadata or {}), "status": "done", "steps": total_steps, **finals,
               "history": history, "time_s": elapsed}

@@ -124,7 +124,7 @@ class Trainer:
     trainable = optax.apply_updates(state.trainable, updates)
     metrics = {"loss": loss,
                "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels) * 100.0,
-               "grad_norm": optax.global_norm(grads)}
+               "grad_norm": optax.tree.norm(grads)}
     new_state = state.replace(step=state.step + 1, trainable=trainable, batch_stats=new_stats,
                               opt_state=opt_state)
     return new_state, metrics
