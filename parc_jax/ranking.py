@@ -1,0 +1,177 @@
+"""Rank a bank of models on one target from their probe sets, with any set of estimators.
+
+`rank_bank(records, estimators)` scores every model with every estimator (one batched call per
+estimator via `estimators.score_bank`), ranks the models per estimator (1 = best), and recommends
+the model ranked first by the primary estimator (the first one listed; PARC by default).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from typing import Sequence
+
+import jax
+import numpy as np
+
+from parc_jax import estimators as _estimators
+from parc_jax.probe_files import ProbeRecord
+
+# Named estimator settings: column name -> (estimator, options).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "parc": ("parc", {}),
+    "parc_f32": ("parc", {"n_dims": 32}),
+    "logme": ("logme", {}),
+    "leep": ("leep", {}),
+    "nce": ("nce", {}),
+    "nce_eps": ("nce", {"eps": 1e-5}),
+    "hscore": ("hscore", {}),
+    "hscore_shrunk": ("hscore", {"shrinkage": True}),
+    "knn1": ("knn", {"k": 1}),
+    "knn5": ("knn", {"k": 5}),
+}
+DEFAULT_ESTIMATORS = ("parc_f32", "logme", "leep", "nce", "hscore", "knn1")
+
+
+def parse_estimators(spec: str | Sequence[str] | None) -> list[str]:
+    """'parc_f32,logme' or a list of names -> validated variant names ('all' = every variant)."""
+    if spec is None:
+        return list(DEFAULT_ESTIMATORS)
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if names == ["all"]:
+        return list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise ValueError(f"unknown estimator {', '.join(unknown) or '(none)'}; choose from: {', '.join(VARIANTS)}, all")
+    return names
+
+
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """1 = highest score; ties share the best rank of their group (competition ranking)."""
+    order = -scores
+    return np.array([1 + int(np.sum(order < v)) for v in order])
+
+
+@dataclasses.dataclass
+class Ranking:
+    """Scores [M] and ranks per estimator for the M models of a bank on one target."""
+
+    records: list[ProbeRecord]
+    num_classes: int
+    scores: dict[str, np.ndarray]
+    seconds: dict[str, float]
+
+    @property
+    def primary(self) -> str:
+        return next(iter(self.scores))
+
+    def ranks(self, estimator: str) -> np.ndarray:
+        return _ranks(self.scores[estimator])
+
+    @property
+    def recommended(self) -> ProbeRecord:
+        """The model the primary estimator ranks first."""
+        return self.records[int(np.argmax(self.scores[self.primary]))]
+
+    def rows(self) -> list[dict]:
+        """One dict per model, ordered by the primary estimator's rank."""
+        ranks = {name: self.ranks(name) for name in self.scores}
+        rows = []
+        for m, record in enumerate(self.records):
+            row = {
+                "model": record.model,
+                "architecture": record.architecture,
+                "source_dataset": record.source_dataset,
+                "target_dataset": record.target_dataset,
+            }
+            for name in self.scores:
+                row[name] = float(self.scores[name][m])
+                row[f"{name}_rank"] = int(ranks[name][m])
+            rows.append(row)
+        return sorted(rows, key=lambda r: (r[f"{self.primary}_rank"], r["model"]))
+
+    def table(self) -> str:
+        """The ranking as aligned plain text, best model (by the primary estimator) first."""
+        rows = self.rows()
+        names = list(self.scores)
+        width = max(len("model"), *(len(r["model"]) for r in rows))
+        source_width = max(len("source"), *(len(r["source_dataset"]) for r in rows))
+        header = f"{'model':<{width}}  {'source':<{source_width}}" + "".join(f"  {n:>16}" for n in names)
+        lines = [header, "-" * len(header)]
+        for r in rows:
+            cells = "".join(f"  {r[n]:>10.4g} ({r[n + '_rank']:>2})" for n in names)
+            lines.append(f"{r['model']:<{width}}  {r['source_dataset']:<{source_width}}{cells}")
+        lines.append("")
+        lines.append("time per estimator (whole bank): " + ", ".join(f"{n} {self.seconds[n]:.2f} s" for n in names))
+        best = self.recommended
+        lines.append(f"recommended: {best.model} (ranked first by {self.primary})")
+        return "\n".join(lines)
+
+    def save(self, path) -> None:
+        """Write the table as .csv or .json (chosen by the file extension)."""
+        path = str(path)
+        rows = self.rows()
+        if path.endswith(".json"):
+            payload = {
+                "num_classes": self.num_classes,
+                "primary": self.primary,
+                "recommended": self.recommended.model,
+                "seconds": self.seconds,
+                "models": rows,
+            }
+            with open(path, "w") as handle:
+                json.dump(payload, handle, indent=1)
+        elif path.endswith(".csv"):
+            with open(path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            raise ValueError(f"--out must end in .csv or .json, got {path!r}")
+
+
+def _shared_labels(records: Sequence[ProbeRecord]) -> np.ndarray:
+    labels = records[0].probe.labels
+    for record in records[1:]:
+        if record.probe.labels.shape != labels.shape or not np.array_equal(record.probe.labels, labels):
+            raise ValueError(
+                f"{record.model} was probed on different images/labels than {records[0].model}; "
+                "rank models on the same probe set"
+            )
+    return labels
+
+
+def rank_bank(
+    records: Sequence[ProbeRecord],
+    estimators: Sequence[str] = DEFAULT_ESTIMATORS,
+    *,
+    num_classes: int | None = None,
+) -> Ranking:
+    """Score and rank M models probed on the same images.
+
+    Args:
+      records: one `ProbeRecord` per model, all with the same labels.
+      estimators: variant names (see `VARIANTS`); the first is the primary estimator.
+      num_classes: C; by default from the records, else max(label) + 1.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("no probe sets to rank")
+    labels = _shared_labels(records)
+    if num_classes is None:
+        stated = {r.num_classes for r in records if r.num_classes is not None}
+        if len(stated) > 1:
+            raise ValueError(f"probe files disagree on num_classes: {sorted(stated)}")
+        num_classes = stated.pop() if stated else int(np.max(labels)) + 1
+    scores, seconds = {}, {}
+    for name in parse_estimators(list(estimators)):
+        estimator, options = VARIANTS[name]
+        kind = _estimators.spec(estimator).input_kind
+        bank = [getattr(r.probe, kind) for r in records]
+        start = time.perf_counter()
+        values = jax.block_until_ready(_estimators.score_bank(estimator, bank, labels, num_classes, **options))
+        seconds[name] = time.perf_counter() - start
+        scores[name] = np.asarray(values, np.float64)
+    return Ranking(records=records, num_classes=num_classes, scores=scores, seconds=seconds)
