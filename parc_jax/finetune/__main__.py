@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
   import jax  # pylint: disable=import-outside-toplevel
   level = logging.DEBUG if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv) else logging.INFO
   logging.basicConfig(level=level if jax.process_index() == 0 else logging.WARNING,
-                      format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                      format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
   logging.getLogger("absl").setLevel(logging.WARNING)
   try:
     out = run(argv)
