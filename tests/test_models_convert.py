@@ -178,3 +178,24 @@ def test_wrapped_state_dict_is_unwrapped():
         normalize_state_dict({"state_dict": {"a": 1}}, "empty")
     with pytest.raises(ValueError, match="expected a state dict"):
         normalize_state_dict([1, 2], "list")
+
+
+def test_weights_are_found_in_torch_hub_and_hf_caches(monkeypatch, tmp_path):
+    """torchvision file names in $TORCH_HOME/hub/checkpoints, timm repos in the HF hub cache."""
+    import shutil
+
+    monkeypatch.setenv("PARC_JAX_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert models.describe("resnet18").weights == "random"
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    shutil.copy(os.path.join(FIX, "resnet_basic.pth"), hub / "resnet18-f37072fd.pth")
+    assert models.describe("resnet18").weights == str(hub / "resnet18-f37072fd.pth")
+    snap = tmp_path / "hf" / "models--timm--vit_tiny_patch16_224.augreg_in21k_ft_in1k" / "snapshots"
+    (snap / "abc").mkdir(parents=True)
+    shutil.copy(os.path.join(FIX, "vit.safetensors"), snap / "abc" / "model.safetensors")
+    assert models.describe("vit_tiny_patch16_224").weights == str(snap / "abc" / "model.safetensors")
+    # The fixture is a smaller network than ViT-Ti: found, read, and rejected with a reason.
+    with pytest.raises(ValueError, match="wrong architecture"):
+        models.load("vit_tiny_patch16_224")
