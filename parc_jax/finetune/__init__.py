@@ -13,7 +13,7 @@ Pieces: :func:`finetune` (grid + selection + test accuracy for one backbone and 
 
 from parc_jax.finetune._config import apply_overrides, default_config, load_config, validate_config
 from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
-from parc_jax.finetune._finetune import total_steps_for
+from parc_jax.finetune._finetune import model_preprocessing, total_steps_for
 from parc_jax.finetune._network import Network
 from parc_jax.finetune._optim import make_optimizer, make_schedule
 from parc_jax.finetune._run import TrainingDiverged, train_run
@@ -23,6 +23,6 @@ from parc_jax.finetune._trainer import Trainer, TrainState, global_mesh
 __all__ = [
     "ArraySplit", "Backbone", "Network", "Target", "Trainer", "TrainState", "TrainStream",
     "TrainingDiverged", "apply_overrides", "default_config", "finetune", "global_mesh",
-    "hparam_tag", "load_config", "make_network", "make_optimizer", "make_schedule", "total_steps_for",
+    "hparam_tag", "load_config", "make_network", "model_preprocessing", "make_optimizer", "make_schedule", "total_steps_for",
     "train_run", "validate_config",
 ]
