@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from parc_jax import data, models
+from parc_jax import data, models, parallel
 from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
 from parc_jax.finetune._finetune import total_steps_for
 from parc_jax.finetune._optim import make_optimizer
@@ -95,8 +95,7 @@ def final_variables(backbone: Backbone, target: Target, config: ml_collections.C
              else workdir / "grid" / hparam_tag(lr, wd))
   network = make_network(backbone, target.num_classes, config)
   steps = total_steps_for(config, result["final"]["num_train"])
-  trainer = Trainer(network, make_optimizer(config, lr, wd, steps), jax.sharding.Mesh(
-      np.asarray(jax.local_devices()[:1], dtype=object), ("data",)))
+  trainer = Trainer(network, make_optimizer(config, lr, wd, steps), parallel.data_mesh(1))
   like = trainer.init_state(backbone.variables["params"], backbone.variables.get("batch_stats"), None)
   ckpt = RunCheckpoints(run_dir / "checkpoints")
   try:
