@@ -64,8 +64,7 @@ def _fixed_point(sigma, x, residual, n):
 def evidence(features: jax.Array, targets: jax.Array) -> jax.Array:
     """Maximum log evidence per sample for each column of `targets` [N, K]; returns [K]."""
     n, d = features.shape
-    u, s = _stats.thin_svd(features)
-    sigma = s * s
+    u, sigma = _stats.gram_eigh(features)
     projections = _stats.matmul(u.T, targets)  # [k, K]
     residuals = jnp.sum((targets - _stats.matmul(u, projections)) ** 2, axis=0)  # [K]
     alpha, beta, m2, res2 = jax.vmap(_fixed_point, in_axes=(None, 1, 0, None))(sigma, projections, residuals, n)
