@@ -1,0 +1,122 @@
+"""Model banks: named lists of zoo models with the weights each one uses.
+
+A bank is a Python config file (`configs/banks/<name>.py`) whose `get_config()` returns a
+ConfigDict with `name` and `models`, a list of entries:
+
+    dict(name="cnn_small@mnist5k",          # unique name shown in rankings
+         model="cnn_small",                 # zoo name (parc_jax.models)
+         weights="offline_weights/cnn_small@mnist5k",  # path (relative to the config file), or
+                                            # None: the zoo's pretrained weights, "random": seeded init
+         source_dataset="mnist5k",          # what the weights were trained on ("none" if random)
+         seed=0)                            # PRNG seed of a random initialisation
+
+`load_bank(spec)` accepts a built-in bank name ("offline"), a path to such a file, or a
+comma-separated list of zoo model names (each with its default pretrained weights).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import pathlib
+
+import jax
+
+from parc_jax import models
+
+CONFIG_ROOT = pathlib.Path(__file__).resolve().parents[1] / "configs" / "banks"
+
+
+@dataclasses.dataclass(frozen=True)
+class BankEntry:
+    """One model of a bank and where its weights come from."""
+
+    name: str
+    model: str
+    weights: str | None = None
+    source_dataset: str = ""
+    seed: int = 0
+
+    @property
+    def architecture(self) -> str:
+        return self.model
+
+    def weights_file(self) -> str:
+        """The weights this entry loads: a path, or "random"."""
+        if self.weights == "random":
+            return "random"
+        if self.weights is None:
+            found = models.describe(self.model).weights
+            if found == "random":
+                raise ValueError(f"{self.name}: no pretrained weights for {self.model} on this machine; "
+                                 f"see `python -m parc_jax.models` for how to install them")
+            return found
+        return self.weights
+
+    def fingerprint(self) -> str:
+        """Identifies the weights (file names and sizes) so cached probes never outlive them."""
+        path = self.weights_file()
+        if path == "random":
+            return f"random:{self.seed}"
+        root = pathlib.Path(path)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        digest = hashlib.sha1()
+        for p in files:
+            digest.update(f"{p.relative_to(root) if root.is_dir() else p.name}:{p.stat().st_size};".encode())
+        return digest.hexdigest()[:16]
+
+    def load(self) -> models.ZooModel:
+        """Build the zoo model with this entry's weights."""
+        if self.weights == "random":
+            return models.load(self.model, pretrained=False, rng=jax.random.key(self.seed))
+        if self.weights is None:
+            return models.load(self.model)
+        return models.load(self.model, weights_path=self.weights)
+
+
+def _from_config_file(path: pathlib.Path) -> list[BankEntry]:
+    spec = importlib.util.spec_from_file_location(f"parc_jax_bank_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    entries = []
+    for raw in config.models:
+        raw = dict(raw)
+        weights = raw.get("weights")
+        if weights not in (None, "random"):
+            weights = str((path.parent / weights).resolve())
+        entries.append(BankEntry(
+            name=raw.get("name", raw["model"]), model=raw["model"], weights=weights,
+            source_dataset=raw.get("source_dataset", ""), seed=int(raw.get("seed", 0)),
+        ))
+    return entries
+
+
+def builtin_banks() -> list[str]:
+    """Names of the bank configs shipped in configs/banks/."""
+    return sorted(p.stem for p in CONFIG_ROOT.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load_bank(spec: str) -> list[BankEntry]:
+    """A bank from a built-in name, a config file path, or "model_a,model_b" zoo names."""
+    path = pathlib.Path(spec)
+    if spec in builtin_banks():
+        path = CONFIG_ROOT / f"{spec}.py"
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ValueError(f"bank config {spec} not found")
+        entries = _from_config_file(path)
+    else:
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        unknown = [n for n in names if n not in models.names()]
+        if unknown or not names:
+            raise ValueError(
+                f"unknown bank or model {', '.join(unknown) or spec!r}; built-in banks: {', '.join(builtin_banks())}; "
+                f"zoo models: {', '.join(models.names())}"
+            )
+        entries = [BankEntry(name=n, model=n, source_dataset=models.describe(n).source_dataset) for n in names]
+    duplicates = {e.name for e in entries if sum(f.name == e.name for f in entries) > 1}
+    if duplicates:
+        raise ValueError(f"bank has duplicate model names: {', '.join(sorted(duplicates))}")
+    return entries

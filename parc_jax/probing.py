@@ -1,0 +1,93 @@
+"""Probe a bank of models on a target: sample the probe set, extract, cache.
+
+`probe_bank` draws PARC's probe set from a dataset's train split (`data.sample_probe` with the seed of
+run r, 2020 + 3037 r), runs every model of the bank over it with `extract` (data-parallel over all
+local devices) and returns one `ProbeRecord` per model. Probe sets are cached on disk per (model,
+weights, dataset, split, sampler, seed, size, dtype), so a rerun loads instead of extracting, and a
+model is only built on a cache miss.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from parc_jax import data
+from parc_jax.bank import BankEntry
+from parc_jax.extract import ProbeCache, ProbeKey, extract
+from parc_jax.probe_files import ProbeRecord
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "PARC_JAX_CACHE"
+
+
+def default_cache_dir() -> pathlib.Path:
+    """$PARC_JAX_CACHE, else ~/.cache/parc_jax/probes."""
+    return pathlib.Path(os.environ.get(CACHE_ENV, "~/.cache/parc_jax/probes")).expanduser()
+
+
+def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None):
+    """(dataset object, probe indices, images uint8, labels int32) for PARC's probe of run `run`."""
+    ds = data.load(dataset, split, data_dir=data_dir)
+    seed = data.parc_seed(run)
+    if sampler == "fixed":
+        indices = data.sample_probe(ds.labels, budget=budget, seed=seed, method="fixed")
+    elif sampler == "balanced":
+        per_class = max(2, budget // ds.num_classes)
+        indices = data.sample_probe(ds.labels, seed=seed, method="balanced", per_class=per_class)
+    else:
+        raise ValueError(f"unknown sampler {sampler!r}; use 'fixed' or 'balanced'")
+    batch = ds.take(indices)
+    return ds, indices, batch["image"], np.asarray(batch["label"], np.int32)
+
+
+def probe_bank(
+    bank: Sequence[BankEntry],
+    dataset: str,
+    *,
+    split: str = "train",
+    budget: int = 500,
+    run: int = 0,
+    sampler: str = "fixed",
+    data_dir=None,
+    cache_dir=None,
+    batch_size: int = 128,
+    strategy: str = "mesh",
+    dtype: str = "float32",
+    progress: bool = True,
+) -> list[ProbeRecord]:
+    """Probe every model of `bank` on `dataset`; cached per model and probe set."""
+    ds, indices, images, labels = sample_probe_set(
+        dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir
+    )
+    cache = ProbeCache(cache_dir or default_cache_dir())
+    records = []
+    for entry in bank:
+        key = ProbeKey(
+            model=entry.name, dataset=dataset, split=split, sampler=sampler, seed=data.parc_seed(run),
+            size=len(indices), dtype=dtype,
+            extra={"zoo_model": entry.model, "weights": entry.fingerprint(),
+                   "indices_sum": int(np.sum(indices))},
+        )
+
+        def compute(entry=entry):
+            log.info("extracting %s on %s (%d images)", entry.name, dataset, len(indices))
+            model = entry.load()
+            return extract(
+                lambda v, x: model.apply(v, x, train=False), model.variables, images, labels=labels,
+                batch_size=batch_size, strategy=strategy, dtype=getattr(jnp, dtype),
+                preprocess=model.preprocess, progress=progress,
+            )
+
+        probe = cache.get_or_compute(key, compute)
+        records.append(ProbeRecord(
+            model=entry.name, probe=probe, architecture=entry.architecture,
+            source_dataset=entry.source_dataset, target_dataset=dataset, num_classes=ds.num_classes,
+        ))
+    return records
