@@ -8,7 +8,8 @@ ConfigDict with `name` and `models`, a list of entries:
          weights="offline_weights/cnn_small@mnist5k",  # path (relative to the config file), or
                                             # None: the zoo's pretrained weights, "random": seeded init
          source_dataset="mnist5k",          # what the weights were trained on ("none" if random)
-         seed=0)                            # PRNG seed of a random initialisation
+         seed=0,                            # PRNG seed of a random initialisation
+         image_size=None)                   # input side in px; None: the model's own (e.g. 224)
 
 `load_bank(spec)` accepts a built-in bank name ("offline"), a path to such a file, or a
 comma-separated list of zoo model names (each with its default pretrained weights).
@@ -37,10 +38,18 @@ class BankEntry:
     weights: str | None = None
     source_dataset: str = ""
     seed: int = 0
+    image_size: int | None = None
 
     @property
     def architecture(self) -> str:
         return self.model
+
+    def preprocessing(self, model: models.ZooModel) -> models.Preprocessing:
+        """The model's eval preprocessing, resized to `image_size` when the entry sets one."""
+        spec = model.info.preprocessing
+        if self.image_size is None:
+            return spec
+        return dataclasses.replace(spec, input_size=self.image_size, resize_size=self.image_size)
 
     def weights_file(self) -> str:
         """The weights this entry loads: a path, or "random"."""
@@ -89,6 +98,7 @@ def _from_config_file(path: pathlib.Path) -> list[BankEntry]:
         entries.append(BankEntry(
             name=raw.get("name", raw["model"]), model=raw["model"], weights=weights,
             source_dataset=raw.get("source_dataset", ""), seed=int(raw.get("seed", 0)),
+            image_size=raw.get("image_size"),
         ))
     return entries
 

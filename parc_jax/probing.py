@@ -17,7 +17,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax import data
+from parc_jax import data, models
 from parc_jax.bank import BankEntry
 from parc_jax.extract import ProbeCache, ProbeKey, extract
 from parc_jax.probe_files import ProbeRecord
@@ -72,17 +72,18 @@ def probe_bank(
         key = ProbeKey(
             model=entry.name, dataset=dataset, split=split, sampler=sampler, seed=data.parc_seed(run),
             size=len(indices), dtype=dtype,
-            extra={"zoo_model": entry.model, "weights": entry.fingerprint(),
+            extra={"zoo_model": entry.model, "weights": entry.fingerprint(), "image_size": entry.image_size,
                    "indices_sum": int(np.sum(indices))},
         )
 
         def compute(entry=entry):
             log.info("extracting %s on %s (%d images)", entry.name, dataset, len(indices))
             model = entry.load()
+            spec = entry.preprocessing(model)
             return extract(
                 lambda v, x: model.apply(v, x, train=False), model.variables, images, labels=labels,
                 batch_size=batch_size, strategy=strategy, dtype=getattr(jnp, dtype),
-                preprocess=model.preprocess, progress=progress,
+                preprocess=lambda x: models.preprocess_images(x, spec), progress=progress,
             )
 
         probe = cache.get_or_compute(key, compute)
