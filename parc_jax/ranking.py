@@ -62,6 +62,7 @@ class Ranking:
     num_classes: int
     scores: dict[str, np.ndarray]
     seconds: dict[str, float]
+    runs: int = 1
 
     @property
     def primary(self) -> str:
@@ -104,7 +105,10 @@ class Ranking:
             cells = "".join(f"  {r[n]:>10.4g} ({r[n + '_rank']:>2})" for n in names)
             lines.append(f"{r['model']:<{width}}  {r['source_dataset']:<{source_width}}{cells}")
         lines.append("")
-        lines.append("time per estimator (whole bank): " + ", ".join(f"{n} {self.seconds[n]:.2f} s" for n in names))
+        target = self.records[0].target_dataset or "the probe set"
+        lines.insert(0, f"target: {target}, {len(self.records[0].probe)} probe images, {self.num_classes} classes"
+                        + (f", scores averaged over {self.runs} runs" if self.runs > 1 else ""))
+        lines.append("time per estimator (whole bank, incl. compilation): " + ", ".join(f"{n} {self.seconds[n]:.2f} s" for n in names))
         best = self.recommended
         lines.append(f"recommended: {best.model} (ranked first by {self.primary})")
         return "\n".join(lines)
@@ -115,6 +119,9 @@ class Ranking:
         rows = self.rows()
         if path.endswith(".json"):
             payload = {
+                "target_dataset": self.records[0].target_dataset,
+                "probe_size": len(self.records[0].probe),
+                "runs": self.runs,
                 "num_classes": self.num_classes,
                 "primary": self.primary,
                 "recommended": self.recommended.model,
@@ -175,3 +182,17 @@ def rank_bank(
         seconds[name] = time.perf_counter() - start
         scores[name] = np.asarray(values, np.float64)
     return Ranking(records=records, num_classes=num_classes, scores=scores, seconds=seconds)
+
+
+def average(rankings: Sequence[Ranking]) -> Ranking:
+    """Mean scores (and summed times) of rankings of the same models on different probe sets."""
+    first = rankings[0]
+    if len(rankings) == 1:
+        return first
+    return Ranking(
+        records=first.records,
+        num_classes=first.num_classes,
+        scores={name: np.mean([r.scores[name] for r in rankings], axis=0) for name in first.scores},
+        seconds={name: float(sum(r.seconds[name] for r in rankings)) for name in first.scores},
+        runs=len(rankings),
+    )
