@@ -23,6 +23,12 @@ R, sum(t^3 - t) / (12 P), is left out: it is below 1e-9 relative unless a sizeab
 share one value. Feature dissimilarities are ranked through -r rather than 1 - r: float32 1 - r would
 merge distinct small r into false ties. RDM_y has exact ties, which the PARC release's float64
 `1 - np.corrcoef` breaks with rounding noise (see shared/golden/README.md).
+
+`method="blocked"` computes the same S without an N x N matrix: the correlation matrix is streamed in
+row blocks (recomputed from the [N, d] unit rows), G is gathered and sorted (in value ranges of bounded
+size if it is large) and the O values are located in it block by block; see `_blocked.py`. Its pair
+values are bit-equal to the dense ones, so ties split the same way. Multi-hot targets use the dense
+general Spearman path only.
 """
 
 from __future__ import annotations
@@ -33,10 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax.estimators import _engine, _stats, _validation
+from parc_jax.estimators import _blocked, _engine, _stats, _validation
 
 # Capacity buckets per octave for the sorted pair group: at most 1/8 padding, few distinct programs.
 _BUCKETS_PER_OCTAVE = 8
+# `method="auto"` takes the dense N x N path up to this many samples (about 1 GB of temporaries), blocks above.
+DENSE_MAX_N = 4096
 
 
 def _capacity(count: int) -> int:
@@ -125,7 +133,16 @@ def _parc_multi_label(features, multi_hot, *, n_dims):
     return 100.0 * _stats.spearman(feature_dissimilarity, label_dissimilarity)
 
 
-def _kernel(features, labels, *, n_dims, multi_label, group_is_same_class, capacity):
+def _parc_blocked(features, labels, *, n_dims, plan):
+    unit = _stats.unit_rows(reduce_features(features, n_dims))
+    statistic, n_group, n_other = _blocked.parc_rank_sum(unit, labels, plan)
+    value = rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=plan.group_is_same_class)
+    return jnp.where(jnp.isfinite(unit).all(), value, jnp.nan)  # as the dense path: constant samples -> NaN
+
+
+def _kernel(features, labels, *, n_dims, multi_label, group_is_same_class, capacity, plan=None):
+    if plan is not None:
+        return _parc_blocked(features, labels, n_dims=n_dims, plan=plan)
     if multi_label:
         return _parc_multi_label(features, labels, n_dims=n_dims)
     return _parc_single_label(
@@ -150,10 +167,15 @@ def pair_groups(labels: np.ndarray) -> tuple[int, int]:
     return same, n * (n - 1) // 2 - same
 
 
-def _prepare(labels, num_classes, *, n, d, n_dims=None):
+def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_size=None):
     num_classes = _validation.check_num_classes(num_classes)
     n_dims = check_n_dims(n_dims, n, d)
+    if method not in ("auto", "dense", "blocked"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
+    block_size = _blocked.check_block_size(block_size)
     if np.ndim(labels) == 2:
+        if method == "blocked":
+            raise ValueError("the blocked PARC takes [N] int labels only; use method='dense' for multi-hot labels")
         multi_hot = _validation.check_multi_hot(labels, n, num_classes)
         static = dict(n_dims=n_dims, multi_label=True, group_is_same_class=False, capacity=0)
         return (jnp.asarray(multi_hot),), static
@@ -162,6 +184,12 @@ def _prepare(labels, num_classes, *, n, d, n_dims=None):
     if same == 0:
         raise ValueError("PARC needs at least one pair of probe samples from the same class; every class has 1 sample")
     group_is_same_class = same <= different
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX_N else "blocked"
+    if method == "blocked":
+        plan = _blocked.plan_parc(labels, group_is_same_class, min(same, different), block_size, _capacity)
+        static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=0, plan=plan)
+        return (jnp.asarray(labels),), static
     capacity = _capacity(min(same, different))
     static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=capacity)
     return (jnp.asarray(labels),), static
@@ -177,7 +205,15 @@ SPEC = _engine.EstimatorSpec(
 )
 
 
-def parc(features: jax.typing.ArrayLike, labels, num_classes: int, *, n_dims: int | None = None) -> jax.Array:
+def parc(
+    features: jax.typing.ArrayLike,
+    labels,
+    num_classes: int,
+    *,
+    n_dims: int | None = None,
+    method: str = "auto",
+    block_size: int | None = None,
+) -> jax.Array:
     """PARC score (Bolya et al., NeurIPS 2021), x100 as published.
 
     Args:
@@ -186,9 +222,13 @@ def parc(features: jax.typing.ArrayLike, labels, num_classes: int, *, n_dims: in
       num_classes: C, the number of target classes.
       n_dims: if given, exact PCA to this many dimensions first (clamped to min(N, D)); the paper's
         PARC f=32 is `n_dims=32`.
+      method: "dense" (N x N matrices), "blocked" (row blocks of the correlation matrix streamed
+        through a rank-sum; memory O(block_size x N), exact, spread over the local devices; int
+        labels only) or "auto" (dense up to N = 4096 and for multi-hot labels, blocked above).
+      block_size: rows per block of the blocked path; default about 4M pair values per block.
 
     Returns:
       Scalar: 100 x Spearman correlation between the upper triangles of the feature and label
       dissimilarity matrices. Higher predicts better transfer.
     """
-    return _engine.run(SPEC, features, labels, num_classes, n_dims=n_dims)
+    return _engine.run(SPEC, features, labels, num_classes, n_dims=n_dims, method=method, block_size=block_size)

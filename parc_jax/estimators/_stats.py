@@ -91,10 +91,19 @@ def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:
     return scores * jnp.where(signs == 0, 1.0, signs)
 
 
-def row_correlation(x: jax.Array) -> jax.Array:
-    """Pearson correlation between the rows of x, [N, D] -> [N, N] (as `np.corrcoef(x)`)."""
+def unit_rows(x: jax.Array) -> jax.Array:
+    """Rows centred and scaled to unit norm, so that `unit_rows(x) @ unit_rows(x).T` = `np.corrcoef(x)`."""
     centered = x - x.mean(axis=1, keepdims=True)
-    unit = centered / jnp.linalg.norm(centered, axis=1, keepdims=True)
+    return centered / jnp.linalg.norm(centered, axis=1, keepdims=True)
+
+
+def row_correlation(x: jax.Array) -> jax.Array:
+    """Pearson correlation between the rows of x, [N, D] -> [N, N] (as `np.corrcoef(x)`).
+
+    Row i of the result is `matmul(unit_rows(x)[i:i+1], unit_rows(x).T)`, bit for bit on the CPU, which
+    is what lets the blocked PARC (one row block at a time) see exactly the dense path's values and ties.
+    """
+    unit = unit_rows(x)
     return matmul(unit, unit.T)
 
 
