@@ -88,6 +88,42 @@ def _bn(name, train, dtype):
                         name=name)
 
 
+class DepthwiseConv(nn.Module):
+    """Depthwise k x k convolution with TF "SAME" padding, no bias; kernel ``[k, k, 1, C]``.
+
+    Same parameters and numbers as ``nn.Conv(C, (k, k), feature_group_count=C)``. On CPU it is
+    computed as a sum of k^2 strided shifts of the padded input times per-channel weights,
+    ``y[h, w, c] = sum_ij x_pad[s h + i, s w + j, c] * K[i, j, 0, c]``, which XLA fuses into one
+    loop: 5-15x faster than XLA:CPU's grouped convolution forward and ~10x in the backward
+    pass (measured on this project's 2-core CPU). Other backends use the grouped convolution.
+    """
+
+    kernel_size: int
+    stride: int = 1
+    dtype: Any = None
+    precision: Any = None
+
+    @nn.compact
+    def __call__(self, x):
+        ch, k, s = x.shape[-1], self.kernel_size, self.stride
+        kernel = self.param("kernel", conv_init, (k, k, 1, ch), jnp.float32)
+        x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+        if jax.default_backend() != "cpu":
+            return jax.lax.conv_general_dilated(
+                x, kernel, (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                feature_group_count=ch, precision=self.precision)
+        h, w = x.shape[1], x.shape[2]
+        oh, ow = -(-h // s), -(-w // s)
+        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+        xp = jnp.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+        y = None
+        for i in range(k):
+            for j in range(k):
+                term = xp[:, i:i + (oh - 1) * s + 1:s, j:j + (ow - 1) * s + 1:s, :] * kernel[i, j, 0]
+                y = term if y is None else y + term
+        return y
+
+
 class MBConvBlock(nn.Module):
     """Inverted residual: 1x1 expand, depthwise kxk, 1x1 project (linear), identity skip when
     the stride is 1 and the filter counts match."""
@@ -104,10 +140,8 @@ class MBConvBlock(nn.Module):
             x = nn.Conv(a.in_filters * a.expand_ratio, (1, 1), use_bias=False, kernel_init=conv_init,
                         dtype=self.dtype, precision=self.precision, name="_expand_conv")(x)
             x = nn.relu6(_bn("_bn0", train, self.dtype)(x))
-        ch = x.shape[-1]
-        x = nn.Conv(ch, (a.kernel, a.kernel), strides=(a.stride, a.stride), padding="SAME",
-                    feature_group_count=ch, use_bias=False, kernel_init=conv_init,
-                    dtype=self.dtype, precision=self.precision, name="_depthwise_conv")(x)
+        x = DepthwiseConv(a.kernel, a.stride, dtype=self.dtype, precision=self.precision,
+                          name="_depthwise_conv")(x)
         x = nn.relu6(_bn("_bn1", train, self.dtype)(x))
         x = nn.Conv(a.out_filters, (1, 1), use_bias=False, kernel_init=conv_init, dtype=self.dtype,
                     precision=self.precision, name="_project_conv")(x)
