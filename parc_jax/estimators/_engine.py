@@ -69,9 +69,17 @@ def _call(spec: EstimatorSpec, x, labels, num_classes, opts: dict, *, batched: b
 
 
 def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
-    """Check the inputs, then score one model; returns a scalar `jax.Array`."""
+    """Check the inputs, then score one model; returns a scalar `jax.Array`.
+
+    Outside a trace, one model is scored as a bank of one, by the same vmapped program as
+    `run_bank`: batched and unbatched LAPACK kernels can differ in the last bits, and a model must
+    get the same score alone as in a bank.
+    """
     x = _check_input(spec, x, _num_rows(labels))
-    return _validation.check_result(_call(spec, x, labels, num_classes, opts, batched=False), spec.name)
+    if _validation.is_traced(x):
+        return _call(spec, x, labels, num_classes, opts, batched=False)
+    value = _call(spec, jnp.asarray(x)[None], labels, num_classes, opts, batched=True)[0]
+    return _validation.check_result(value, spec.name)
 
 
 def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
