@@ -1,0 +1,1046 @@
+"""The PARC benchmark end to end: probe a bank, score it, and measure how well scores predict accuracy.
+
+The protocol of Bolya et al., "Scalable Diverse Model Selection for Accessible Transfer Learning"
+(NeurIPS 2021, Sec. 4 and 5). For every run r (probe seed 2020 + 3037 r) and target dataset t:
+
+1. sample a probe set from t's train split and run every model of the bank over it
+   (:func:`parc_jax.probing.probe_bank`; cached on disk, so a rerun only re-scores),
+2. leave out the models whose source dataset is t (their transfer is not a transfer),
+3. score the remaining models with every estimator (one batched `estimators.score_bank` call per
+   estimator, timed after a warm-up call on each new shape),
+
+which gives a results table in the PARC release's format (`Run, Architecture, Source Dataset,
+Target Dataset, <one column per method>`). Trivial baselines are added as extra method columns:
+log10 of the parameter count, the depth, and each model's mean fine-tuned accuracy on the *other*
+targets (leave-target-out). The table is then compared with the fine-tuned accuracies of an
+oracle table (`Architecture, Source Dataset, Target Dataset, Oracle`) by
+
+* `evaluation.parc_protocol`: per-target Pearson x 100 averaged over targets, then mean and
+  variance over runs; with and without the release's plasticity term (depth / 50),
+* per (run, target) Kendall's tau-b, Vigna's weighted tau, top-1 relative accuracy and
+  regret@1, averaged over targets, then mean and std over runs.
+
+:func:`run_benchmark` does all of this for a config; :func:`run_release` does the scoring and
+evaluation for the PARC release's own probe pickles. Both write the results CSV, a JSON summary,
+a Markdown report and PNG plots with :func:`write_outputs`.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import csv
+import dataclasses
+import datetime
+import importlib.util
+import io
+import json
+import logging
+import math
+import os
+import pathlib
+import platform
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from parc_jax import estimators as _estimators
+from parc_jax import evaluation, ranking
+from parc_jax.probe_files import ProbeRecord, read_probe_file
+
+log = logging.getLogger(__name__)
+
+RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
+ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
+
+#: Baseline columns (names as they appear in the results table).
+BASELINE_PARAMS = "baseline_log10_params"
+BASELINE_DEPTH = "baseline_depth"
+BASELINE_OTHER_TARGETS = "baseline_oracle_other_targets"
+
+#: Ranking metrics computed per (run, target): name -> (function of (scores, accuracies), scale).
+RANKING_METRICS: dict[str, tuple[Callable, float]] = {
+    "pearson": (evaluation.pearson, 100.0),
+    "kendall_tau": (evaluation.kendall_tau, 1.0),
+    "weighted_tau": (evaluation.weighted_tau, 1.0),
+    "top1_relative_accuracy": (evaluation.top1_relative_accuracy, 100.0),
+    "regret_at_1": (evaluation.regret_at_k, 1.0),
+}
+
+#: Number of classes of the PARC release's datasets (its `constants.num_classes`), used when a
+#: release probe pickle does not say how many target classes there are.
+RELEASE_NUM_CLASSES: Mapping[str, int] = {
+    "nabird": 555,
+    "oxford_pets": 37,
+    "cub200": 200,
+    "caltech101": 101,
+    "stanford_dogs": 120,
+    "voc2007": 21,
+    "cifar10": 10,
+    "imagenet": 1000,
+}
+
+_RUN_IN_NAME = re.compile(r"_(\d+)$")
+
+
+# --------------------------------------------------------------------------------------------
+# Config
+# --------------------------------------------------------------------------------------------
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The benchmark's config fields and their defaults.
+
+    Fields:
+      bank: a built-in bank name (configs/banks/), a bank config file, or "zoo_a,zoo_b".
+      targets: target dataset names (`parc_jax.data.load`).
+      runs: number of probe samples per target (run r uses seed 2020 + 3037 r).
+      budget: probe images per run (PARC: 500).
+      split, sampler: where and how the probe is drawn ("fixed" budget or "balanced").
+      estimators: variant names of `parc_jax.ranking.VARIANTS` ("all" for every one).
+      baselines: add the parameter count, depth and leave-target-out accuracy baselines.
+      oracle: CSV of fine-tuned accuracies (Architecture = bank entry name).
+      output_dir: where the results, report and plots go.
+      cache_dir: probe cache ("" = $PARC_JAX_CACHE or ~/.cache/parc_jax/probes).
+      data_dir: prepared datasets ("" = the data module's default).
+      batch_size, strategy, dtype: extraction settings (`parc_jax.extract.extract`).
+      plots: write the PNG plots.
+    """
+    c = ml_collections.ConfigDict()
+    c.bank = ""
+    c.targets = ()
+    c.runs = 5
+    c.budget = 500
+    c.split = "train"
+    c.sampler = "fixed"
+    c.estimators = tuple(ranking.VARIANTS)
+    c.baselines = True
+    c.oracle = ""
+    c.output_dir = "benchmark_results"
+    c.cache_dir = ""
+    c.data_dir = ""
+    c.batch_size = 128
+    c.strategy = "mesh"
+    c.dtype = "float32"
+    c.plots = True
+    return c
+
+
+def load_config(path: str | os.PathLike | None) -> ml_collections.ConfigDict:
+    """`get_config()` of a Python config file laid over :func:`default_config` (None: defaults).
+
+    Raises:
+      ValueError: missing file, no `get_config`, or a field the benchmark does not know.
+    """
+    config = default_config()
+    if path is None:
+        return config
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} not found; pass a Python file with get_config()")
+    spec = importlib.util.spec_from_file_location(f"_parc_jax_benchmark_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # a broken config file: report it in one line
+        raise ValueError(f"config file {str(path)!r} failed to load: {type(error).__name__}: {error}") from None
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {str(path)!r} defines no get_config(); add one returning a ConfigDict")
+    loaded = module.get_config()
+    items = loaded.items() if hasattr(loaded, "items") else dict(loaded).items()
+    for key, value in items:
+        if key not in config:
+            raise ValueError(f"config file {str(path)!r}: unknown field {key!r}; valid fields: {', '.join(sorted(config))}")
+        config[key] = _coerce(key, value, config[key])
+    return config
+
+
+def _coerce(key: str, value, old):
+    """`value` converted to the type of the default `old` (a text override or a config value)."""
+    if isinstance(old, bool):
+        if isinstance(value, str):
+            if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"config.{key} expects true or false, got {value!r}")
+            return value.strip().lower() in ("true", "1", "yes")
+        return bool(value)
+    if isinstance(old, int):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config.{key} expects an integer, got {value!r}") from None
+        if not number.is_integer():
+            raise ValueError(f"config.{key} expects an integer, got {value!r}")
+        return int(number)
+    if isinstance(old, tuple):
+        if isinstance(value, str):
+            try:
+                parsed = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                parsed = value
+            value = parsed if isinstance(parsed, (tuple, list)) else [s for s in value.split(",")]
+        if not isinstance(value, (tuple, list)):
+            raise ValueError(f"config.{key} expects a list of names, got {value!r}")
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    if value is None:
+        return ""
+    return str(value)
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, str]) -> ml_collections.ConfigDict:
+    """A copy of `config` with `{"field": "text"}` overrides (e.g. from `--config.runs=2`) applied.
+
+    Lists are given comma-separated (`--config.targets=digits,mnist5k`), booleans as true/false.
+
+    Raises:
+      ValueError: an unknown field or a value of the wrong type.
+    """
+    config = ml_collections.ConfigDict(config.to_dict())
+    for key, text in overrides.items():
+        if key not in config:
+            raise ValueError(f"unknown config field {key!r}; valid fields: {', '.join(sorted(config))}")
+        config[key] = _coerce(key, text, config[key])
+    return config
+
+
+def validate_config(config: ml_collections.ConfigDict, *, release: bool = False) -> list[str]:
+    """Checks a config before any work starts; returns the validated estimator names.
+
+    Args:
+      config: the benchmark config.
+      release: checking for :func:`run_release` (no bank or targets needed).
+
+    Raises:
+      ValueError: a field out of range, naming the field and what is allowed.
+    """
+    names = ranking.parse_estimators(list(config.estimators))
+    if not config.oracle:
+        raise ValueError("config.oracle is not set; pass the oracle CSV with --oracle FILE or --config.oracle=FILE")
+    if not pathlib.Path(config.oracle).is_file():
+        raise ValueError(f"oracle table {config.oracle!r} not found; pass an existing CSV with --oracle")
+    if not config.output_dir:
+        raise ValueError("config.output_dir is empty; pass --output-dir DIR")
+    if release:
+        return names
+    if not config.bank:
+        raise ValueError("config.bank is not set; pass --config.bank=NAME (a built-in bank, a config file or zoo names)")
+    if not config.targets:
+        raise ValueError("config.targets is empty; pass --config.targets=a,b (dataset names)")
+    if len(set(config.targets)) != len(config.targets):
+        raise ValueError(f"config.targets={list(config.targets)} lists a dataset twice")
+    if config.runs < 1:
+        raise ValueError(f"config.runs={config.runs} must be >= 1")
+    if config.budget < 2:
+        raise ValueError(f"config.budget={config.budget} must be >= 2 probe images")
+    if config.batch_size < 1:
+        raise ValueError(f"config.batch_size={config.batch_size} must be >= 1")
+    for key, allowed in (("sampler", ("fixed", "balanced")), ("strategy", ("mesh", "pmap")),
+                         ("dtype", ("float32", "bfloat16"))):
+        if config[key] not in allowed:
+            raise ValueError(f"config.{key}={config[key]!r} is not one of {', '.join(allowed)}")
+    return names
+
+
+def enable_compilation_cache(config: ml_collections.ConfigDict) -> pathlib.Path | None:
+    """Turns on JAX's persistent compilation cache beside the probe cache, unless one is set.
+
+    Every bank model's initialisation and extraction step is compiled once per process and
+    (run, target); with the cache, the same programs load from disk instead (the tiny-bank
+    benchmark runs ~2x faster, reruns more). The cache lives in `<probe cache>/../xla`.
+
+    Returns:
+      The cache directory, or None when the user had already configured one.
+    """
+    import jax  # pylint: disable=import-outside-toplevel
+
+    from parc_jax.probing import default_cache_dir  # pylint: disable=import-outside-toplevel
+
+    if jax.config.jax_compilation_cache_dir:
+        return None
+    path = pathlib.Path(config.cache_dir or default_cache_dir()).expanduser().absolute().parent / "xla"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        log.warning("no persistent compilation cache at %s: %s", path, error.strerror)
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Oracle table
+# --------------------------------------------------------------------------------------------
+
+
+def read_oracle(path: str | os.PathLike) -> dict[tuple[str, str, str], float]:
+    """The oracle CSV as {(architecture, source, target): accuracy}; empty cells read as NaN.
+
+    Raises:
+      ValueError: unreadable file, missing columns, duplicate rows or non-numeric accuracies.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in ORACLE_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"oracle table {str(path)!r} lacks column(s) {missing}; expected {list(ORACLE_COLUMNS)}")
+            table: dict[tuple[str, str, str], float] = {}
+            for line, row in enumerate(reader, start=2):
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+                key = (_key(row["Architecture"]), _key(row["Source Dataset"]), _key(row["Target Dataset"]))
+                if key in table:
+                    raise ValueError(f"oracle table {str(path)!r} line {line}: {key} appears twice")
+                try:
+                    table[key] = float(row["Oracle"]) if row["Oracle"] else math.nan
+                except ValueError:
+                    raise ValueError(f"oracle table {str(path)!r} line {line}: Oracle {row['Oracle']!r} is not a number") from None
+    except OSError as error:
+        raise ValueError(f"cannot read the oracle table {str(path)!r}: {error.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"oracle table {str(path)!r} is not a readable CSV file: {error}") from None
+    if not table:
+        raise ValueError(f"oracle table {str(path)!r} has no rows")
+    return table
+
+
+def _key(value) -> str:
+    """A key cell as text, as `evaluation.parc_protocol` reads it (3, 3.0 and '3' are equal)."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def leave_target_out_accuracy(oracle: Mapping[tuple[str, str, str], float], architecture: str,
+                              source: str, target: str) -> float:
+    """Mean fine-tuned accuracy of one model over the oracle's other targets (NaN if none).
+
+    b(model, t) = mean_{t' != t, oracle(model, t') > 0} oracle(model, t'): how well the model
+    transfers in general, without looking at t itself.
+    """
+    values = [acc for (a, s, t), acc in oracle.items()
+              if a == architecture and s == source and t != target and acc > 0]
+    return float(np.mean(values)) if values else math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Timing:
+    """Wall time of the timed (post warm-up) `score_bank` calls of one estimator."""
+
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    models: list[int] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        total = float(np.sum(self.seconds)) if self.seconds else 0.0
+        count = int(np.sum(self.models)) if self.models else 0
+        return {
+            "calls": len(self.seconds),
+            "models_scored": count,
+            "total_s": total,
+            "mean_s_per_bank": total / len(self.seconds) if self.seconds else math.nan,
+            "mean_ms_per_model": 1e3 * total / count if count else math.nan,
+        }
+
+
+def _shared_labels(records: Sequence[ProbeRecord]) -> np.ndarray:
+    labels = records[0].probe.labels
+    for record in records[1:]:
+        if record.probe.labels.shape != labels.shape or not np.array_equal(record.probe.labels, labels):
+            raise ValueError(f"{record.model} was probed on different labels than {records[0].model}; "
+                             "score a bank on one probe set")
+    return labels
+
+
+def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_classes: int, *,
+                  timings: dict[str, Timing] | None = None, warmed: set | None = None) -> dict[str, np.ndarray]:
+    """Scores M models probed on the same images with every named estimator variant.
+
+    Each estimator runs once over the whole bank (`estimators.score_bank`). When `timings` is
+    given, each call is timed (`block_until_ready`) and appended to `timings[name]`; a call
+    whose input shapes are not yet in `warmed` is first run once untimed, so that compilation
+    is not counted.
+
+    Args:
+      records: the bank's probe sets, all with the same labels.
+      names: variant names of `ranking.VARIANTS`.
+      num_classes: C, the number of target classes.
+      timings: where to record wall times, per variant name.
+      warmed: shape signatures already compiled (updated in place).
+
+    Returns:
+      {variant name: [M] float64 scores}.
+    """
+    import jax  # pylint: disable=import-outside-toplevel
+
+    labels = _shared_labels(records)
+    scores = {}
+    for name in names:
+        estimator, options = ranking.VARIANTS[name]
+        kind = _estimators.spec(estimator).input_kind
+        bank = [getattr(r.probe, kind) for r in records]
+
+        def call():
+            return jax.block_until_ready(_estimators.score_bank(estimator, bank, labels, num_classes, **options))
+
+        signature = (name, tuple(x.shape for x in bank), labels.shape, num_classes)
+        if timings is not None and warmed is not None and signature not in warmed:
+            call()
+            warmed.add(signature)
+        start = time.perf_counter()
+        values = call()
+        if timings is not None:
+            timings.setdefault(name, Timing()).seconds.append(time.perf_counter() - start)
+            timings[name].models.append(len(records))
+        scores[name] = np.asarray(values, np.float64)
+    return scores
+
+
+def _result_rows(run: int, records: Sequence[ProbeRecord], scores: Mapping[str, np.ndarray]) -> list[dict]:
+    rows = []
+    for m, record in enumerate(records):
+        row = {"Run": run, "Architecture": record.architecture or record.model,
+               "Source Dataset": record.source_dataset, "Target Dataset": record.target_dataset}
+        row.update({name: float(values[m]) for name, values in scores.items()})
+        rows.append(row)
+    return rows
+
+
+def add_baselines(rows: list[dict], oracle: Mapping[tuple[str, str, str], float], *,
+                  num_params: Mapping[str, int] | None = None,
+                  depth: Mapping[str, int] | None = None) -> list[str]:
+    """Adds the trivial baseline columns to results rows (in place); returns their names.
+
+    * `baseline_log10_params`: log10 of the architecture's parameter count (bigger is better),
+    * `baseline_depth`: the architecture's depth (layers), the release's plasticity heuristic alone,
+    * `baseline_oracle_other_targets`: the model's mean fine-tuned accuracy on the other targets
+      of the oracle table (:func:`leave_target_out_accuracy`).
+
+    A column is left out when some architecture has no value (e.g. no parameter counts for the
+    PARC release's models); a model with no other target gets NaN (an empty cell).
+    """
+    added = []
+    archs = {row["Architecture"] for row in rows}
+    for column, table, transform in ((BASELINE_PARAMS, num_params, math.log10), (BASELINE_DEPTH, depth, float)):
+        if table is None:
+            continue
+        missing = sorted(archs - set(table))
+        if missing:
+            log.warning("baseline %s left out: no value for %s", column, ", ".join(missing[:5]))
+            continue
+        for row in rows:
+            row[column] = transform(table[row["Architecture"]])
+        added.append(column)
+    for row in rows:
+        row[BASELINE_OTHER_TARGETS] = leave_target_out_accuracy(
+            oracle, _key(row["Architecture"]), _key(row["Source Dataset"]), _key(row["Target Dataset"]))
+    added.append(BASELINE_OTHER_TARGETS)
+    return added
+
+
+def check_oracle_covers(oracle: Mapping[tuple[str, str, str], float], transfers: Iterable[tuple[str, str, str]],
+                        oracle_path) -> None:
+    """Fails before any extraction when a (model, source, target) to score has no oracle row."""
+    missing = [t for t in transfers if tuple(_key(v) for v in t) not in oracle]
+    if missing:
+        example = next(iter(oracle))
+        raise ValueError(
+            f"oracle table {str(oracle_path)!r} has no accuracy for {len(missing)} transfer(s), e.g. "
+            f"{missing[:2]} (it has e.g. {example}); use the oracle of this bank and these targets, "
+            "with Architecture = the bank entry's name")
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def _read_results(path) -> tuple[list[dict], list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        methods = [c for c in reader.fieldnames if c not in RESULTS_KEY]
+    return rows, methods
+
+
+def _cell(value: str) -> float:
+    """A results cell as float; empty/NaN reads as 0, as the release's `fillna(0)`."""
+    number = float(value) if value not in ("", None) else math.nan
+    return 0.0 if math.isnan(number) else number
+
+
+def ranking_metrics(results_csv, oracle_csv, *,
+                    excluded_sources: Sequence[str] = evaluation.RELEASE_EXCLUDED_SOURCES) -> dict:
+    """Per (run, target) ranking metrics of every method of a results table.
+
+    For each run r and target t, over the models with a positive oracle accuracy (sources in
+    `excluded_sources` left out, empty scores read as 0, both as `evaluation.parc_protocol`):
+    Pearson x 100, Kendall's tau-b, weighted tau (Vigna 2015), top-1 relative accuracy in % and
+    regret@1 in the oracle's units. A metric is averaged over the targets of a run, then its mean
+    and population std over runs are reported.
+
+    Returns:
+      {"summary": {method: {metric: {"mean", "std"}}},
+       "per_target": {method: {target: {metric: mean over runs}}},
+       "per_run_target": [{"run", "target", "models", method: {metric: value}}]}
+    """
+    rows, methods = _read_results(results_csv)
+    oracle = read_oracle(oracle_csv)
+    excluded = set(excluded_sources)
+    groups: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    for row in rows:
+        groups[(_key(row["Run"]), _key(row["Target Dataset"]))].append(row)
+    per_run_target = []
+    for (run, target), group in groups.items():
+        keep = []
+        for row in group:
+            key = (_key(row["Architecture"]), _key(row["Source Dataset"]), target)
+            acc = oracle.get(key, math.nan)
+            if key[1] not in excluded and acc > 0:
+                keep.append((row, acc))
+        entry = {"run": run, "target": target, "models": len(keep)}
+        if len(keep) >= 2:
+            accuracies = np.array([acc for _, acc in keep])
+            for method in methods:
+                scores = np.array([_cell(row[method]) for row, _ in keep])
+                entry[method] = {name: _metric(fn, scores, accuracies) * scale
+                                 for name, (fn, scale) in RANKING_METRICS.items()}
+        per_run_target.append(entry)
+    scored = [e for e in per_run_target if e["models"] >= 2]
+    if not scored:
+        raise ValueError("no (run, target) of the results has 2 or more models with an oracle accuracy")
+    summary, per_target = {}, {}
+    runs = list(dict.fromkeys(e["run"] for e in scored))
+    targets = list(dict.fromkeys(e["target"] for e in scored))
+    for method in methods:
+        summary[method], per_target[method] = {}, {t: {} for t in targets}
+        for name in RANKING_METRICS:
+            by_run = [np.mean([e[method][name] for e in scored if e["run"] == r]) for r in runs]
+            summary[method][name] = {"mean": float(np.mean(by_run)), "std": float(np.std(by_run))}
+            for t in targets:
+                per_target[method][t][name] = float(np.mean([e[method][name] for e in scored if e["target"] == t]))
+    return {"summary": summary, "per_target": per_target, "per_run_target": per_run_target}
+
+
+def _metric(fn, scores: np.ndarray, accuracies: np.ndarray) -> float:
+    try:
+        return fn(scores, accuracies)
+    except ValueError:
+        return math.nan
+
+
+def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None,
+             excluded_sources: Sequence[str] = evaluation.RELEASE_EXCLUDED_SOURCES) -> dict:
+    """The PARC protocol (with and without plasticity) and the ranking metrics of a results table.
+
+    Args:
+      results_csv: a results table in the PARC release's format.
+      oracle_csv: the oracle table.
+      layers: depth of each Architecture for the plasticity term (None: the release's depths).
+      excluded_sources: sources whose oracle is ignored (the release's self-supervised ones).
+
+    Returns:
+      {"pearson": parc_protocol(plasticity=False), "pearson_plasticity": parc_protocol(
+      plasticity=True) or None when some architecture has no depth, plus `ranking_metrics`'
+      "summary", "per_target" and "per_run_target"}.
+    """
+    out = {"pearson": evaluation.parc_protocol(results_csv, oracle_csv, plasticity=False,
+                                               excluded_sources=excluded_sources)}
+    try:
+        out["pearson_plasticity"] = evaluation.parc_protocol(
+            results_csv, oracle_csv, plasticity=True, layers=layers, excluded_sources=excluded_sources)
+    except ValueError as error:
+        if "plasticity needs the depth" not in str(error):
+            raise
+        log.warning("no plasticity results: %s", error)
+        out["pearson_plasticity"] = None
+    out.update(ranking_metrics(results_csv, oracle_csv, excluded_sources=excluded_sources))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Running the protocol
+# --------------------------------------------------------------------------------------------
+
+
+def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, command: str = "") -> dict:
+    """Runs the PARC protocol on a bank and writes the outputs to `config.output_dir`.
+
+    Probe sets come from the probe cache when present (a rerun only re-scores).
+
+    Args:
+      config: see :func:`default_config`.
+      progress: show progress bars.
+      command: the command line, recorded in the outputs.
+
+    Returns:
+      The JSON summary (also written to `output_dir/summary.json`).
+
+    Raises:
+      ValueError: a bad config, an unknown bank or dataset, or an oracle that does not cover
+        the transfers to score (checked before any extraction).
+    """
+    from parc_jax import models  # pylint: disable=import-outside-toplevel
+    from parc_jax.bank import load_bank  # pylint: disable=import-outside-toplevel
+    from parc_jax.probing import default_cache_dir, probe_bank  # pylint: disable=import-outside-toplevel
+
+    names = validate_config(config)
+    bank = load_bank(config.bank)
+    oracle = read_oracle(config.oracle)
+    plan = {t: [e for e in bank if e.source_dataset != t] for t in config.targets}
+    for target, entries in plan.items():
+        if len(entries) < 2:
+            raise ValueError(f"target {target!r}: {len(entries)} model(s) of the bank are not trained on it; "
+                             "the protocol needs at least 2")
+    check_oracle_covers(oracle, [(e.name, e.source_dataset, t) for t, es in plan.items() for e in es], config.oracle)
+    infos = {e.name: models.describe(e.model) for e in bank}
+    depth = {e.name: infos[e.name].depth for e in bank}
+
+    start = time.perf_counter()
+    rows, timings, warmed, probe_seconds = [], {}, set(), 0.0
+    pairs = [(r, t) for r in range(config.runs) for t in config.targets]
+    bar = tqdm(pairs, desc="benchmark", unit="probe", disable=not progress)
+    for run, target in bar:
+        bar.set_postfix_str(f"run {run} {target}")
+        tick = time.perf_counter()
+        records = probe_bank(
+            plan[target], target, split=config.split, budget=config.budget, run=run, sampler=config.sampler,
+            data_dir=config.data_dir or None, cache_dir=config.cache_dir or None, batch_size=config.batch_size,
+            strategy=config.strategy, dtype=config.dtype, progress=progress)
+        probe_seconds += time.perf_counter() - tick
+        records = [dataclasses.replace(r, architecture=r.model) for r in records]  # Architecture = entry name
+        scores = score_records(records, names, records[0].num_classes, timings=timings, warmed=warmed)
+        rows.extend(_result_rows(run, records, scores))
+    baselines = add_baselines(rows, oracle, num_params={e.name: infos[e.name].num_params for e in bank},
+                              depth=depth) if config.baselines else []
+    wall = time.perf_counter() - start
+
+    model_rows = [{"model": e.name, "architecture": e.model, "source_dataset": e.source_dataset,
+                   "num_params": infos[e.name].num_params, "depth": infos[e.name].depth,
+                   "image_size": e.image_size or infos[e.name].preprocessing.input_size,
+                   "weights": "random" if e.weights == "random" else ("pretrained" if e.weights is None else "trained")}
+                  for e in bank]
+    setup = {
+        "mode": "bank", "bank": config.bank, "models": len(bank), "targets": list(config.targets),
+        "runs": config.runs, "budget": config.budget, "split": config.split, "sampler": config.sampler,
+        "oracle": str(config.oracle), "cache_dir": str(config.cache_dir or default_cache_dir()),
+        "dtype": config.dtype, "wall_s": wall, "probe_s": probe_seconds,
+    }
+    return write_outputs(config.output_dir, rows=rows, estimator_names=names, baseline_names=baselines,
+                         oracle_path=config.oracle, layers=depth, timings=timings, setup=setup,
+                         model_rows=model_rows, plots=config.plots, command=command,
+                         config=config.to_dict())
+
+
+def find_release_probes(directory: str | os.PathLike) -> dict[int, list[pathlib.Path]]:
+    """The PARC release's probe pickles under `directory`, grouped by run.
+
+    The release caches each probe set as `cache/probes/fixed_budget_500/<architecture>_<source>_
+    <target>_<run>.pkl` (its evaluate.py); `directory` may be any folder above them. The run is
+    read from the file name, everything else from the pickle's dict.
+
+    Raises:
+      ValueError: no pickles, or a file name that does not end in `_<run>`.
+    """
+    root = pathlib.Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"--parc-release-probes {str(root)!r} is not a directory")
+    paths = sorted(p for p in root.rglob("*") if p.suffix in (".pkl", ".pickle") and p.is_file())
+    if not paths:
+        raise ValueError(f"no .pkl probe files under {str(root)!r}; expected the PARC release's "
+                         "probes (cache/probes/fixed_budget_500/<architecture>_<source>_<target>_<run>.pkl)")
+    by_run: dict[int, list[pathlib.Path]] = collections.defaultdict(list)
+    for path in paths:
+        match = _RUN_IN_NAME.search(path.stem)
+        if not match:
+            raise ValueError(f"{path}: the file name does not end in _<run> (the release names probes "
+                             "<architecture>_<source>_<target>_<run>.pkl)")
+        by_run[int(match.group(1))].append(path)
+    return dict(sorted(by_run.items()))
+
+
+def _release_num_classes(records: Sequence[ProbeRecord], target: str) -> int:
+    stated = {r.num_classes for r in records if r.num_classes is not None}
+    if len(stated) > 1:
+        raise ValueError(f"probes of target {target!r} disagree on the number of classes: {sorted(stated)}")
+    seen = int(max(int(np.max(r.probe.labels)) for r in records)) + 1
+    count = stated.pop() if stated else RELEASE_NUM_CLASSES.get(target, seen)
+    if count < seen:
+        raise ValueError(f"target {target!r}: labels go up to {seen - 1} but the dataset has {count} classes")
+    return count
+
+
+def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict, *,
+                progress: bool = True, command: str = "") -> dict:
+    """Reproduces the PARC release's evaluation from its probe pickles and oracle table.
+
+    Every pickle (one model, source, target and run) is scored with every estimator of the
+    config, as the release's `Experiment` does, transfers with source == target left out; the
+    resulting table is evaluated with the release's protocol (its depths for plasticity) and
+    the ranking metrics. Pickles are loaded one run at a time, and the models of one (run,
+    target) that share a probe set are scored as one bank.
+
+    Args:
+      directory: folder holding the release's probes (searched recursively).
+      config: estimators, oracle, output_dir and plots are used.
+      progress: show progress bars.
+      command: the command line, recorded in the outputs.
+
+    Returns:
+      The JSON summary (also written to `output_dir/summary.json`).
+    """
+    names = validate_config(config, release=True)
+    oracle = read_oracle(config.oracle)
+    by_run = find_release_probes(directory)
+    start = time.perf_counter()
+    rows, timings, warmed, skipped_multilabel = [], {}, set(), set()
+    total = sum(len(p) for p in by_run.values())
+    bar = tqdm(total=total, desc="release probes", unit="file", disable=not progress)
+    for run, paths in by_run.items():
+        groups: dict[tuple, list[ProbeRecord]] = collections.defaultdict(list)
+        for path in paths:
+            record = read_probe_file(path)
+            bar.update()
+            missing = [f for f in ("architecture", "source_dataset", "target_dataset") if not getattr(record, f)]
+            if missing:
+                raise ValueError(f"{path}: the pickle lacks {', '.join(missing)} (the release stores them in its dict)")
+            if record.source_dataset == record.target_dataset:
+                continue  # probed for RSA/DDS references only; not a transfer
+            if record.probe.labels.ndim != 1:
+                skipped_multilabel.add(record.target_dataset)
+                continue
+            labels = np.ascontiguousarray(record.probe.labels)
+            groups[(record.target_dataset, labels.shape, labels.tobytes())].append(record)
+        for (target, _, _), records in groups.items():
+            records = [dataclasses.replace(r, model=f"{r.architecture}/{r.source_dataset}") for r in records]
+            scores = score_records(records, names, _release_num_classes(records, target),
+                                   timings=timings, warmed=warmed)
+            rows.extend(_result_rows(run, records, scores))
+    bar.close()
+    if skipped_multilabel:
+        log.warning("skipped multi-label targets %s (only PARC scores multi-hot labels)", sorted(skipped_multilabel))
+    if not rows:
+        raise ValueError(f"no transfers (source != target) among the probes under {str(directory)!r}")
+    transfers = {(r["Architecture"], r["Source Dataset"], r["Target Dataset"]) for r in rows}
+    check_oracle_covers(oracle, sorted(transfers), config.oracle)
+    archs = sorted({r["Architecture"] for r in rows})
+    known_depth = {a: evaluation.RELEASE_MODEL_LAYERS[a] for a in archs if a in evaluation.RELEASE_MODEL_LAYERS}
+    baselines = add_baselines(rows, oracle, depth=known_depth) if config.baselines else []
+    models_seen = sorted({(r["Architecture"], r["Source Dataset"]) for r in rows})
+    model_rows = [{"model": f"{a}/{s}", "architecture": a, "source_dataset": s,
+                   "depth": evaluation.RELEASE_MODEL_LAYERS.get(a)} for a, s in models_seen]
+    setup = {
+        "mode": "parc_release", "probes": str(directory), "models": len(models_seen),
+        "targets": sorted({r["Target Dataset"] for r in rows}), "runs": len(by_run),
+        "oracle": str(config.oracle), "wall_s": time.perf_counter() - start,
+    }
+    return write_outputs(config.output_dir, rows=rows, estimator_names=names, baseline_names=baselines,
+                         oracle_path=config.oracle, layers=None, timings=timings, setup=setup,
+                         model_rows=model_rows, plots=config.plots, command=command,
+                         config=config.to_dict())
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:
+    """Writes via a temporary file in the same directory, then renames it onto `path`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        write(pathlib.Path(tmp))
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; outputs are ordinary files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_results_csv(path: str | os.PathLike, rows: Sequence[dict], methods: Sequence[str]) -> None:
+    """The results table in the PARC release's format; NaN scores are written as empty cells."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*RESULTS_KEY, *methods])
+    for row in rows:
+        cells = [row[k] for k in RESULTS_KEY]
+        for m in methods:
+            value = row[m]
+            cells.append("" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value)))
+        writer.writerow(cells)
+    _atomic_write(pathlib.Path(path), lambda p: p.write_text(buffer.getvalue()))
+
+
+def _environment() -> dict:
+    import jax  # pylint: disable=import-outside-toplevel
+
+    devices = jax.devices()
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "jax": jax.__version__, "python": platform.python_version(), "backend": jax.default_backend(),
+        "devices": f"{len(devices)} x {devices[0].device_kind}", "host": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_safe(value.item())
+    return value
+
+
+def write_outputs(output_dir, *, rows: list[dict], estimator_names: Sequence[str], baseline_names: Sequence[str],
+                  oracle_path, layers: Mapping[str, int] | None, timings: Mapping[str, Timing], setup: dict,
+                  model_rows: list[dict], plots: bool = True, command: str = "", config: dict | None = None) -> dict:
+    """Writes results.csv, summary.json, report.md and the PNG plots; returns the summary.
+
+    The protocol numbers are computed from the written results.csv, so that a direct
+    `evaluation.parc_protocol(output_dir/results.csv, oracle, ...)` call gives the same values.
+    """
+    out = pathlib.Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = [*estimator_names, *baseline_names]
+    results_path = out / "results.csv"
+    write_results_csv(results_path, rows, methods)
+    evaluated = evaluate(results_path, oracle_path, layers=layers)
+    summary = {
+        "setup": setup,
+        "environment": _environment(),
+        "command": command,
+        "config": config or {},
+        "estimators": list(estimator_names),
+        "baselines": list(baseline_names),
+        "timing": {name: timings[name].summary() for name in estimator_names if name in timings},
+        "models": model_rows,
+        **evaluated,
+    }
+    summary = _json_safe(summary)
+    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    figures = []
+    if plots:
+        figures = write_plots(out, rows, methods, read_oracle(oracle_path), summary)
+    report = markdown_report(summary, figures)
+    _atomic_write(out / "report.md", lambda p: p.write_text(report))
+    summary["report"] = report
+    return summary
+
+
+def _fmt(value, digits: int = 1, std=None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    if std is not None and math.isfinite(std):
+        text += f" ± {std:.{digits}f}"
+    return text
+
+
+def methods_table(summary: dict) -> str:
+    """The Markdown table of methods x metrics (mean ± std over runs) with time per estimator."""
+    plastic = summary.get("pearson_plasticity")
+    header = ["method", "Pearson ×100", "Pearson ×100 + plasticity", "Kendall τ", "weighted τ",
+              "top-1 rel. acc. %", "regret@1", "ms / bank", "ms / model"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in [*summary["estimators"], *summary["baselines"]]:
+        pearson = summary["pearson"][method]
+        ranks = summary["summary"][method]
+        timing = summary["timing"].get(method)
+        cells = [
+            method if method in summary["estimators"] else f"*{method}*",
+            _fmt(pearson["mean"], 1, math.sqrt(pearson["variance"]) if pearson["variance"] is not None else None),
+            _fmt(plastic[method]["mean"], 1, math.sqrt(plastic[method]["variance"])
+                 if plastic and plastic[method]["variance"] is not None else None) if plastic else "n/a",
+            _fmt(ranks["kendall_tau"]["mean"], 3, ranks["kendall_tau"]["std"]),
+            _fmt(ranks["weighted_tau"]["mean"], 3, ranks["weighted_tau"]["std"]),
+            _fmt(ranks["top1_relative_accuracy"]["mean"], 1, ranks["top1_relative_accuracy"]["std"]),
+            _fmt(ranks["regret_at_1"]["mean"], 2, ranks["regret_at_1"]["std"]),
+            _fmt(1e3 * timing["mean_s_per_bank"], 1) if timing else "—",
+            _fmt(timing["mean_ms_per_model"], 2) if timing else "—",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _per_target_table(summary: dict) -> str:
+    per_target = summary["per_target"]
+    methods = [*summary["estimators"], *summary["baselines"]]
+    targets = list(per_target[methods[0]])
+    lines = ["| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(_fmt(per_target[m][t]["pearson"], 1) for t in targets) + " |")
+    return "\n".join(lines)
+
+
+def _models_table(summary: dict) -> str:
+    rows = summary["models"]
+    keys = [k for k in rows[0] if any(r.get(k) is not None for r in rows)]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join("" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
+                                       for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
+    """The Markdown report: setup, the methods table, per-target Pearson, the bank, the plots."""
+    setup, env = summary["setup"], summary["environment"]
+    if setup["mode"] == "bank":
+        title = f"PARC protocol on the `{setup['bank']}` bank"
+        what = (f"{setup['models']} models, targets {', '.join(setup['targets'])}; {setup['runs']} runs of a "
+                f"{setup['budget']}-image probe ({setup['sampler']} sampler, {setup['split']} split); "
+                f"a model is never scored on its own source dataset.")
+        wall = f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s, cached probes load instantly)"
+    else:
+        title = "PARC release probes"
+        what = (f"{setup['models']} models from `{setup['probes']}`, targets {', '.join(setup['targets'])}, "
+                f"{setup['runs']} runs; transfers with source = target left out.")
+        wall = f"wall time {setup['wall_s']:.0f} s"
+    parts = [
+        f"# {title}", "",
+        f"- {what}",
+        f"- oracle (fine-tuned accuracy, %): `{setup['oracle']}`",
+        f"- {env['date_utc']}, jax {env['jax']} on {env['backend']} ({env['devices']}, {env['cpus']} CPUs); {wall}",
+    ]
+    if summary.get("command"):
+        parts.append(f"- command: `{summary['command']}`")
+    parts += [
+        "", "## How well each method predicts fine-tuned accuracy", "",
+        "Mean ± std over runs. *Pearson ×100*: the PARC paper's metric (per target, over the models with a "
+        "positive oracle, averaged over targets; `evaluation.parc_protocol`); *+ plasticity*: each column "
+        "z-scored over the table plus depth/50. Kendall τ (tau-b), weighted τ (Vigna, hyperbolic weights), "
+        "top-1 relative accuracy (accuracy of the top-scored model / best accuracy) and regret@1 "
+        "(best accuracy − that of the top-scored model, in points) are per (run, target), averaged over targets. "
+        "Time: one `score_bank` call over the bank of a (run, target), after a warm-up call (no compilation). "
+        "Baselines in *italics*: log10 parameter count, depth, and the model's mean fine-tuned accuracy on the other targets.",
+        "", methods_table(summary), "",
+        "## Pearson ×100 per target (mean over runs)", "", _per_target_table(summary), "",
+        "## Models", "", _models_table(summary), "",
+    ]
+    if figures:
+        parts += ["## Plots", ""] + [f"![{pathlib.Path(f).stem}]({f})" for f in figures] + [""]
+    return "\n".join(parts)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _save_figure(figure, path: pathlib.Path) -> None:
+    _atomic_write(path, lambda p: figure.savefig(p, dpi=110))
+
+
+def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
+                oracle: Mapping[tuple[str, str, str], float], summary: dict) -> list[str]:
+    """PNG plots: per target, each method's score against fine-tuned accuracy (a grid, one
+    panel per method, one point per model: mean ± std of the score over runs); the protocol's
+    Pearson per method; time per estimator. Returns the file names written."""
+    from matplotlib import colormaps  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    written = []
+    targets = list(dict.fromkeys(r["Target Dataset"] for r in rows))
+    models = list(dict.fromkeys((r["Architecture"], r["Source Dataset"]) for r in rows))
+    palette = colormaps["tab10" if len(models) <= 10 else "tab20"]
+    markers = "osD^v<>Ph*X"
+    style = {m: (palette(i % palette.N), markers[i % len(markers)]) for i, m in enumerate(models)}
+    for target in targets:
+        by_model: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+        for r in rows:
+            if r["Target Dataset"] == target:
+                by_model[(r["Architecture"], r["Source Dataset"])].append(r)
+        ncols = min(4, len(methods))
+        nrows = math.ceil(len(methods) / ncols)
+        figure = Figure(figsize=(3.3 * ncols + 2.2, 2.7 * nrows + 0.8), layout="constrained")
+        axes = figure.subplots(nrows, ncols, squeeze=False)
+        handles = {}
+        for ax, method in zip(axes.flat, methods):
+            for model, model_rows in by_model.items():
+                accuracy = oracle.get((_key(model[0]), _key(model[1]), _key(target)), math.nan)
+                if not accuracy > 0:
+                    continue
+                values = np.array([np.nan if r[method] is None else float(r[method]) for r in model_rows])
+                if not np.isfinite(values).any():
+                    continue
+                color, marker = style[model]
+                handle = ax.errorbar(np.nanmean(values), accuracy, xerr=np.nanstd(values), fmt=marker,
+                                     color=color, markersize=5, capsize=2)
+                handles[model] = handle
+            pearson = summary["per_target"][method].get(target, {}).get("pearson")
+            ax.set_title(f"{method}\nPearson×100 {_fmt(pearson, 1)}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.locator_params(axis="x", nbins=4)
+            ax.ticklabel_format(axis="x", useOffset=False)
+        for ax in list(axes.flat)[len(methods):]:
+            ax.set_visible(False)
+        figure.supxlabel("score (mean ± std over runs)", fontsize=9)
+        figure.supylabel("fine-tuned accuracy (%)", fontsize=9)
+        figure.suptitle(f"target {target}: score vs fine-tuned accuracy", fontsize=11)
+        labels = [m[0] if m[0].endswith(m[1]) or m[1] in m[0] else f"{m[0]} ({m[1]})" for m in handles]
+        figure.legend(list(handles.values()), labels, loc="outside right upper", fontsize=7, frameon=False,
+                      ncol=1 if len(handles) <= 24 else 2)
+        name = f"scores_vs_accuracy_{_safe_name(target)}.png"
+        _save_figure(figure, out / name)
+        written.append(name)
+
+    plastic = summary.get("pearson_plasticity")
+    figure = Figure(figsize=(max(6.0, 0.55 * len(methods) + 2), 3.6), layout="constrained")
+    ax = figure.subplots()
+    x = np.arange(len(methods))
+    width = 0.4 if plastic else 0.7
+    series = [("without plasticity", summary["pearson"])] + ([("with plasticity", plastic)] if plastic else [])
+    for i, (label, table) in enumerate(series):
+        means = [table[m]["mean"] if table[m]["mean"] is not None else np.nan for m in methods]
+        stds = [math.sqrt(table[m]["variance"]) if table[m]["variance"] is not None else 0.0 for m in methods]
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=label)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("Pearson ×100 (mean over runs)")
+    ax.set_title("PARC protocol: correlation with fine-tuned accuracy", fontsize=10)
+    ax.legend(fontsize=8)
+    _save_figure(figure, out / "pearson.png")
+    written.append("pearson.png")
+
+    timed = [m for m in methods if m in summary["timing"]]
+    if timed:
+        figure = Figure(figsize=(6.0, 0.35 * len(timed) + 1.2), layout="constrained")
+        ax = figure.subplots()
+        values = [summary["timing"][m]["mean_ms_per_model"] or np.nan for m in timed]
+        ax.barh(np.arange(len(timed)), values, color="tab:blue")
+        ax.set_yticks(np.arange(len(timed)), timed, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per model (one score_bank call over the bank / models, after warm-up)")
+        env = summary["environment"]
+        ax.set_title(f"time per estimator ({env['backend']}, {env['devices']})", fontsize=10)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+        _save_figure(figure, out / "time_per_estimator.png")
+        written.append("time_per_estimator.png")
+    return written
+
+
+def print_summary(summary: dict, stream=None) -> None:
+    """The methods table on stdout (what the CLI prints at the end)."""
+    stream = stream or sys.stdout
+    stream.write(methods_table(summary) + "\n")
