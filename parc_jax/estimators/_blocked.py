@@ -72,10 +72,17 @@ class BlockPlan:
     block_rows: int
     blocks_per_device: int
     num_devices: int
+    folded: bool = False
 
     @property
     def padded_rows(self) -> int:
+        """Rows held by the blocks: R (>= N), or R / 2 when folded (row i carries its mirror R - 1 - i)."""
         return self.num_devices * self.blocks_per_device * self.block_rows
+
+
+def _num_devices() -> int:
+    """Devices the blocks are dealt over: all local devices."""
+    return jax.local_device_count()
 
 
 def check_block_size(block_size) -> int | None:
@@ -86,13 +93,17 @@ def check_block_size(block_size) -> int | None:
     return int(block_size)
 
 
-def plan_blocks(n: int, block_size: int | None) -> BlockPlan:
-    """Rows per block (default: about BLOCK_ELEMENTS pair values per block) dealt over the local devices."""
+def plan_blocks(n: int, block_size: int | None, *, folded: bool = False) -> BlockPlan:
+    """Rows per block (default: about BLOCK_ELEMENTS pair values per block) dealt over the local devices.
+
+    `folded`: the blocks cover the first half of the rows only, each row paired with its mirror row.
+    """
+    rows_needed = -(-n // 2) if folded else n
     rows = block_size if block_size is not None else max(1, BLOCK_ELEMENTS // n)
-    rows = min(rows, n)
-    num_devices = jax.local_device_count()
-    num_blocks = -(-n // rows)
-    return BlockPlan(n=n, block_rows=rows, blocks_per_device=-(-num_blocks // num_devices), num_devices=num_devices)
+    rows = min(rows, rows_needed)
+    num_devices = _num_devices()
+    num_blocks = -(-rows_needed // rows)
+    return BlockPlan(n, rows, -(-num_blocks // num_devices), num_devices, folded)
 
 
 def _mesh(plan: BlockPlan) -> jax.sharding.Mesh:
@@ -159,13 +170,14 @@ def plan_parc(labels: np.ndarray, group_is_same_class: bool, group_size: int, bl
             f"the smaller pair group has {group_size} pairs, more than the blocked PARC's int32 counters hold "
             "(2^31); score a random subset of the probe set"
         )
-    blocks = plan_blocks(n, block_size)
+    blocks = plan_blocks(n, block_size, folded=True)
     max_capacity = max_group_capacity()
     if group_size <= max_capacity:
         per_row = group_counts_per_row(labels, group_is_same_class)
-        per_device = np.bincount(
-            np.arange(n) // (blocks.blocks_per_device * blocks.block_rows), weights=per_row, minlength=blocks.num_devices
-        )
+        rows_per_device = blocks.blocks_per_device * blocks.block_rows
+        row = np.arange(n)
+        home = np.where(row < blocks.padded_rows, row, 2 * blocks.padded_rows - 1 - row)  # folded onto its mirror
+        per_device = np.bincount(home // rows_per_device, weights=per_row, minlength=blocks.num_devices)
         capacity, num_ranges = capacity_fn(int(per_device.max())), 1
     else:
         capacity, num_ranges = max_capacity, -(-group_size // (max_capacity // 2))
@@ -202,29 +214,24 @@ def _search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
     return bin_of, start, steps
 
 
-def _count_below(sorted_group, bin_of, start, steps, values):
-    """(#{g < v}, #{g <= v}) for every v, by binary search inside v's bin of the lookup table."""
+def _count_below(sorted_group, equal_end, bin_of, start, steps, values):
+    """(#{g < v}, #{g <= v}) for every v: binary search inside v's bin of the lookup table.
+
+    `equal_end[i]` is the end of the run of values equal to sorted_group[i], so #{g <= v} follows from
+    the position of the first g >= v without a second search.
+    """
     bins = bin_of(values)
-    low = start[bins]
-    high = start[bins + 1]
 
     def step(_, state):
-        lo_left, hi_left, lo_right, hi_right = state
-        mid_left = (lo_left + hi_left) // 2
-        mid_right = (lo_right + hi_right) // 2
-        below = jnp.take(sorted_group, mid_left, mode="clip") < values
-        at_or_below = jnp.take(sorted_group, mid_right, mode="clip") <= values
-        active_left = lo_left < hi_left
-        active_right = lo_right < hi_right
-        return (
-            jnp.where(active_left & below, mid_left + 1, lo_left),
-            jnp.where(active_left & ~below, mid_left, hi_left),
-            jnp.where(active_right & at_or_below, mid_right + 1, lo_right),
-            jnp.where(active_right & ~at_or_below, mid_right, hi_right),
-        )
+        low, high = state
+        middle = (low + high) // 2
+        below = jnp.take(sorted_group, middle, mode="clip") < values
+        active = low < high
+        return jnp.where(active & below, middle + 1, low), jnp.where(active & ~below, middle, high)
 
-    less, _, less_or_equal, _ = jax.lax.fori_loop(0, steps, step, (low, high, low, high))
-    return less, less_or_equal
+    less, _ = jax.lax.fori_loop(0, steps, step, (start[bins], start[bins + 1]))
+    equal = jnp.take(sorted_group, less, mode="clip") == values
+    return less, jnp.where(equal, jnp.take(equal_end, less, mode="clip"), less)
 
 
 def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
@@ -242,16 +249,31 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
     blocks = plan.blocks
     n = blocks.n
     num_pairs = n * (n - 1) // 2
-    unit_padded = _pad_rows(unit, blocks.padded_rows)
-    labels_padded = _pad_rows(labels, blocks.padded_rows)
+    unit_padded = _pad_rows(unit, 2 * blocks.padded_rows)
+    labels_padded = _pad_rows(labels, 2 * blocks.padded_rows)
     columns = jnp.arange(n, dtype=jnp.int32)
 
+    mirror_of = 2 * blocks.padded_rows - 1  # row i of a block carries its mirror row R - 1 - i
+
     def block(rows):
-        values = -_stats.matmul(unit_padded[rows], unit.T) + 0.0  # [B, N]; + 0.0 turns -0.0 into 0.0
-        upper = columns[None, :] > rows[:, None]  # also drops padding rows (>= N)
-        same = labels_padded[rows][:, None] == labels[None, :]
-        group = upper & (same if plan.group_is_same_class else ~same)
-        return values, group, upper & ~group
+        """Pair values, G mask and O mask of a folded row block, [B, N] each.
+
+        Position p of row i holds pair (i, p) for p > i and pair (i', p + R - i) of the mirror row
+        i' = R - 1 - i for p < i: together the N - 1 - i + N - 1 - i' <= N - 1 upper-triangle pairs
+        of both rows. Values are rows of the dense matrix bit for bit (a row-block matmul).
+        """
+        mirrors = mirror_of - rows
+        direct = -_stats.matmul(unit_padded[rows], unit.T) + 0.0  # + 0.0 turns -0.0 into 0.0
+        mirrored = -_stats.matmul(unit_padded[mirrors], unit.T) + 0.0
+        shifted = columns[None, :] + (mirror_of + 1 - rows)[:, None]  # column of the mirror pair
+        upper = columns[None, :] > rows[:, None]
+        values = jnp.where(upper, direct, jnp.take_along_axis(mirrored, jnp.minimum(shifted, n - 1), axis=1))
+        valid = upper | ((columns[None, :] < rows[:, None]) & (shifted < n))
+        partner = jnp.where(upper, labels[None, :], labels[jnp.minimum(shifted, n - 1)])
+        own = jnp.where(upper, labels_padded[rows][:, None], labels_padded[mirrors][:, None])
+        same = own == partner
+        group = valid & (same if plan.group_is_same_class else ~same)
+        return values, group, valid & ~group
 
     def per_device(device_rows):
         device_rows = device_rows[0]  # [blocks_per_device, block_rows]
@@ -293,10 +315,11 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
             sorted_group = jnp.sort(jax.lax.all_gather(buffer, AXIS, tiled=True))  # +inf padding sorts last
             range_count = jax.lax.psum(count, AXIS)
             bin_of, start, steps = _search_table(sorted_group, range_count, plan.search_bins)
+            equal_end = jnp.searchsorted(sorted_group, sorted_group, side="right").astype(jnp.int32)
 
             def search_block(b, sums):
                 values, _, other = block(device_rows[b])
-                less, less_or_equal = _count_below(sorted_group, bin_of, start, steps, values)
+                less, less_or_equal = _count_below(sorted_group, equal_end, bin_of, start, steps, values)
                 twice_u = (range_count - less - less_or_equal).astype(jnp.float32)
                 block_sum = jnp.sum(jnp.sum(jnp.where(other, twice_u, 0.0), axis=1)) / 2
                 return _two_sum(*sums, block_sum)
