@@ -156,7 +156,8 @@ def load_config(path: str | os.PathLike | None) -> ml_collections.ConfigDict:
     items = loaded.items() if hasattr(loaded, "items") else dict(loaded).items()
     for key, value in items:
         if key not in config:
-            raise ValueError(f"config file {str(path)!r}: unknown field {key!r}; valid fields: {', '.join(sorted(config))}")
+            raise ValueError(f"config file {str(path)!r}: unknown field {key!r}; "
+                             f"valid fields: {', '.join(sorted(config))}")
         config[key] = _coerce(key, value, config[key])
     return config
 
@@ -228,7 +229,8 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
     if release:
         return names
     if not config.bank:
-        raise ValueError("config.bank is not set; pass --config.bank=NAME (a built-in bank, a config file or zoo names)")
+        raise ValueError("config.bank is not set; pass --config.bank=NAME (a built-in bank, a config file "
+                         "or zoo names)")
     if not config.targets:
         raise ValueError("config.targets is empty; pass --config.targets=a,b (dataset names)")
     if len(set(config.targets)) != len(config.targets):
@@ -290,7 +292,8 @@ def read_oracle(path: str | os.PathLike) -> dict[tuple[str, str, str], float]:
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in ORACLE_COLUMNS if c not in header]
             if missing:
-                raise ValueError(f"oracle table {str(path)!r} lacks column(s) {missing}; expected {list(ORACLE_COLUMNS)}")
+                raise ValueError(f"oracle table {str(path)!r} lacks column(s) {missing}; "
+                                 f"expected {list(ORACLE_COLUMNS)}")
             table: dict[tuple[str, str, str], float] = {}
             for line, row in enumerate(reader, start=2):
                 row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
@@ -300,7 +303,8 @@ def read_oracle(path: str | os.PathLike) -> dict[tuple[str, str, str], float]:
                 try:
                     table[key] = float(row["Oracle"]) if row["Oracle"] else math.nan
                 except ValueError:
-                    raise ValueError(f"oracle table {str(path)!r} line {line}: Oracle {row['Oracle']!r} is not a number") from None
+                    raise ValueError(f"oracle table {str(path)!r} line {line}: Oracle {row['Oracle']!r} "
+                                     "is not a number") from None
     except OSError as error:
         raise ValueError(f"cannot read the oracle table {str(path)!r}: {error.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as error:
@@ -559,14 +563,15 @@ def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None
     """
     out = {"pearson": evaluation.parc_protocol(results_csv, oracle_csv, plasticity=False,
                                                excluded_sources=excluded_sources)}
-    try:
-        out["pearson_plasticity"] = evaluation.parc_protocol(
-            results_csv, oracle_csv, plasticity=True, layers=layers, excluded_sources=excluded_sources)
-    except ValueError as error:
-        if "plasticity needs the depth" not in str(error):
-            raise
-        log.warning("no plasticity results: %s", error)
+    rows, _ = _read_results(results_csv)
+    depths = evaluation.RELEASE_MODEL_LAYERS if layers is None else layers
+    unknown = sorted({_key(r["Architecture"]) for r in rows} - set(depths))
+    if unknown:
+        log.warning("no plasticity results: no depth for architecture(s) %s", ", ".join(unknown[:5]))
         out["pearson_plasticity"] = None
+    else:
+        out["pearson_plasticity"] = evaluation.parc_protocol(
+            results_csv, oracle_csv, plasticity=True, layers=depths, excluded_sources=excluded_sources)
     out.update(ranking_metrics(results_csv, oracle_csv, excluded_sources=excluded_sources))
     return out
 
@@ -782,7 +787,8 @@ def write_results_csv(path: str | os.PathLike, rows: Sequence[dict], methods: Se
         cells = [row[k] for k in RESULTS_KEY]
         for m in methods:
             value = row[m]
-            cells.append("" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value)))
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            cells.append("" if missing else repr(float(value)))
         writer.writerow(cells)
     _atomic_write(pathlib.Path(path), lambda p: p.write_text(buffer.getvalue()))
 
@@ -910,7 +916,8 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
         what = (f"{setup['models']} models, targets {', '.join(setup['targets'])}; {setup['runs']} runs of a "
                 f"{setup['budget']}-image probe ({setup['sampler']} sampler, {setup['split']} split); "
                 f"a model is never scored on its own source dataset.")
-        wall = f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s, cached probes load instantly)"
+        wall = (f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s; "
+                "cached probes load instantly)")
     else:
         title = "PARC release probes"
         what = (f"{setup['models']} models from `{setup['probes']}`, targets {', '.join(setup['targets'])}, "
@@ -932,7 +939,8 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
         "top-1 relative accuracy (accuracy of the top-scored model / best accuracy) and regret@1 "
         "(best accuracy − that of the top-scored model, in points) are per (run, target), averaged over targets. "
         "Time: one `score_bank` call over the bank of a (run, target), after a warm-up call (no compilation). "
-        "Baselines in *italics*: log10 parameter count, depth, and the model's mean fine-tuned accuracy on the other targets.",
+        "Baselines in *italics*: log10 parameter count, depth, and the model's mean fine-tuned accuracy on the "
+        "other targets.",
         "", methods_table(summary), "",
         "## Pearson ×100 per target (mean over runs)", "", _per_target_table(summary), "",
         "## Models", "", _models_table(summary), "",

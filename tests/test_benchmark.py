@@ -335,3 +335,23 @@ def test_leave_target_out_accuracy():
     assert protocol.leave_target_out_accuracy(oracle, "m", "s", "a") == 60.0  # c (0: not trained) ignored
     assert protocol.leave_target_out_accuracy(oracle, "m", "s", "z") == 70.0
     assert math.isnan(protocol.leave_target_out_accuracy(oracle, "n", "s", "a"))
+
+
+def test_evaluate_without_depths_skips_plasticity(tmp_path):
+    results = [
+        {"Run": run, "Architecture": arch, "Source Dataset": "src", "Target Dataset": "tgt",
+         "good": acc + noise, "anti": -acc}
+        for run, noise in ((0, 0.0), (1, 0.5)) for arch, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))]
+    protocol.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
+    oracle = _write_oracle(tmp_path / "oracle.csv", [(a, "src", "tgt", acc) for a, acc in
+                                                     (("a", 70.0), ("b", 80.0), ("c", 75.0))])
+    out = protocol.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2})  # no depth for c
+    assert out["pearson_plasticity"] is None
+    assert out["pearson"]["good"]["mean"] == pytest.approx(100.0)
+    assert out["pearson"]["anti"]["mean"] == pytest.approx(-100.0)
+    assert out["summary"]["good"]["kendall_tau"]["mean"] == pytest.approx(1.0)
+    assert out["summary"]["anti"]["regret_at_1"]["mean"] == pytest.approx(10.0)  # picks a (70) instead of b (80)
+    assert out["summary"]["anti"]["top1_relative_accuracy"]["mean"] == pytest.approx(100 * 70 / 80)
+    with_depths = protocol.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2, "c": 3})
+    assert with_depths["pearson_plasticity"] == evaluation.parc_protocol(
+        tmp_path / "results.csv", oracle, plasticity=True, layers={"a": 1, "b": 2, "c": 3})
