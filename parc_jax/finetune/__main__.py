@@ -13,7 +13,6 @@ prints one line on stderr and exits with status 2; a diverged run exits with sta
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import pathlib
@@ -22,7 +21,6 @@ import sys
 from parc_jax.finetune._config import apply_overrides, load_config, validate_config
 from parc_jax.finetune._run import TrainingDiverged
 
-CONFIG_DIR = pathlib.Path(__file__).resolve().parents[2] / "configs"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                   "the oracle table. Config fields are overridden with --config.KEY=VALUE.")
   p.add_argument("--model", help="zoo model name (one pair)")
   p.add_argument("--dataset", help="target dataset: built-in name, image folder or prepared TFDS name")
-  p.add_argument("--bank", help="bank: a name under configs/banks/ or a Python file with get_config()")
+  p.add_argument("--bank", help="bank: a name under configs/banks/ or a Python file with get_config() "
+                                "(parc_jax.bank format: each entry's weights, source and image size)")
   p.add_argument("--models", help="comma-separated zoo model names (a bank without a config)")
   p.add_argument("--targets", help="comma-separated target datasets for the bank")
   p.add_argument("--workdir", required=True, help="output directory (checkpoints, results, oracle.csv)")
@@ -73,27 +72,6 @@ def _split_names(text: str | None) -> list[str]:
   return [s.strip() for s in (text or "").split(",") if s.strip()]
 
 
-def bank_models(bank: str) -> list[str]:
-  """Model names of a bank config (a name under ``configs/banks/`` or a file).
-
-  The config's ``get_config()`` has ``models``: names, or entries with a ``name``.
-  """
-  path = pathlib.Path(bank)
-  if not path.is_file():
-    path = CONFIG_DIR / "banks" / f"{bank}.py"
-  if not path.is_file():
-    known = sorted(p.stem for p in (CONFIG_DIR / "banks").glob("*.py") if not p.stem.startswith("_"))
-    raise ValueError(f"unknown bank {bank!r}; pass a Python file or one of: {', '.join(known) or 'none'}")
-  spec = importlib.util.spec_from_file_location(f"_parc_jax_bank_{path.stem}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config()
-  entries = cfg["models"] if "models" in cfg else None
-  if not entries:
-    raise ValueError(f"bank config {str(path)!r} has no 'models' list")
-  return [e if isinstance(e, str) else e["name"] for e in entries]
-
-
 def _enable_compilation_cache(workdir: str) -> None:
   """Persistent XLA cache in ``workdir/.jax_cache`` unless the user has set one.
 
@@ -121,10 +99,11 @@ def run(argv: list[str] | None = None) -> dict | list:
   single = args.model or args.dataset
   if single and (args.bank or args.models or args.targets):
     raise ValueError("use either --model/--dataset (one pair) or --bank/--models with --targets")
-  model_names = bank_models(args.bank) if args.bank else (
+  # Imported here: the data and model stacks are heavy, and --help should be instant.
+  from parc_jax.bank import load_bank  # pylint: disable=import-outside-toplevel
+  model_names = load_bank(args.bank) if args.bank else (
       _split_names(args.models) or list(config.get("models", ())))
   target_names = _split_names(args.targets) or list(config.get("targets", ()))
-  # Imported here: the data and model stacks are heavy, and --help should be instant.
   from parc_jax.finetune._bank import run_bank  # pylint: disable=import-outside-toplevel
   from parc_jax.finetune._sources import finetune_pair  # pylint: disable=import-outside-toplevel
   if single:

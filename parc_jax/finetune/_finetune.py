@@ -266,6 +266,7 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
       "protocol": "retrain" if retrain else "selected_run",
       "grid": grid_rows, "final": final, "num_train": int(len(train_idx)), "num_val": int(num_val),
       "num_test": int(len(test_idx)), "num_classes": int(target.num_classes),
+      "input_size": int(spec.input_size),
       "devices": int(mesh.size), "config": config.to_dict(),
       "time_s": sum(r["time_s"] or 0.0 for r in grid_rows) + (final["time_s"] if retrain else 0.0),
       "wall_s_this_session": time.perf_counter() - t0,

@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from parc_jax import data, models, parallel
+from parc_jax.bank import BankEntry
 from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
 from parc_jax.finetune._finetune import total_steps_for
 from parc_jax.finetune._optim import make_optimizer
@@ -78,6 +79,31 @@ def load_backbone(name: str, config: ml_collections.ConfigDict, *, num_classes: 
   backbone = Backbone(name=name, source_dataset=zoo.info.source_dataset, module=zoo.module,
                       variables=zoo.variables, preprocessing=zoo.info.preprocessing)
   return backbone, zoo
+
+
+def entry_backbone(entry: BankEntry, config: ml_collections.ConfigDict) -> tuple[Backbone, ml_collections.ConfigDict]:
+  """A bank entry (:class:`parc_jax.bank.BankEntry`) as a :class:`Backbone`, and its config.
+
+  The backbone is named after the entry, carries the entry's weights (pretrained, a saved file
+  or a seeded random initialisation) and source dataset, and its preprocessing is the one the
+  bank probes with: when the entry sets ``image_size``, fine-tuning runs at exactly that size
+  (the returned config has ``image_size=0``), so the oracle and the probes see the same inputs.
+
+  Raises:
+    ValueError: ``config.mode="scratch"`` (a bank entry has weights to fine-tune) or weights
+      not found.
+  """
+  if config.mode == "scratch":
+    raise ValueError(f"bank entry {entry.name}: mode=scratch ignores bank weights; "
+                     "train from scratch with --models NAME instead of --bank")
+  zoo = entry.load()
+  backbone = Backbone(name=entry.name, source_dataset=entry.source_dataset or zoo.info.source_dataset,
+                      module=zoo.module, variables=zoo.variables,
+                      preprocessing=entry.preprocessing(zoo))
+  if entry.image_size is not None:
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.image_size = 0
+  return backbone, config
 
 
 def final_variables(backbone: Backbone, target: Target, config: ml_collections.ConfigDict,
