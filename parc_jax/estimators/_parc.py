@@ -81,12 +81,29 @@ def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: 
     """S = sum over the O-pairs among `values` of (|G| - #{g < o} - #{g <= o}) / 2, and |O|.
 
     `sorted_group` is G sorted ascending, padded at the end with +inf (which no finite value reaches).
+    One binary search gives #{g < o}; #{g <= o} adds the length of the run of values equal to o that
+    starts there, read from a table of run ends of the (small) sorted group.
     """
+    last = sorted_group.shape[0] - 1
     less = jnp.searchsorted(sorted_group, values, side="left")
-    less_or_equal = jnp.searchsorted(sorted_group, values, side="right")
-    half_u = (n_group - less - less_or_equal).astype(jnp.float32) / 2
+    run_end = jnp.searchsorted(sorted_group, sorted_group, side="right")
+    at = jnp.minimum(less, last)
+    equal = jnp.where(sorted_group[at] == values, run_end[at] - less, 0)
+    half_u = (n_group - 2 * less - equal).astype(jnp.float32) / 2
     statistic = jnp.sum(jnp.where(other, half_u, 0.0))
     return statistic, n_group.astype(jnp.float32), jnp.sum(other).astype(jnp.float32)
+
+
+def folded_upper_triangle(n: int) -> tuple[jax.Array, jax.Array]:
+    """Row and column indices that lay the upper triangle (diagonal included) of an n x n matrix out
+    as an [m/2, m + 1] rectangle, m = n rounded up to even: folded row r holds row r from the
+    diagonal on, then row m - 1 - r from the diagonal on. Indices >= n (odd n) are padding.
+    """
+    m = n + n % 2
+    r = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 0)
+    c = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 1)
+    first = c < m - r
+    return jnp.where(first, r, m - 1 - r), jnp.where(first, r + c, c - 1)
 
 
 def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bool) -> jax.Array:
@@ -100,13 +117,13 @@ def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bo
 def _parc_single_label(features, labels, *, n_dims, group_is_same_class, capacity):
     n = features.shape[0]
     dissimilarity = -_stats.row_correlation(reduce_features(features, n_dims))
-    row = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
-    col = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
-    upper = row < col
-    same = labels[:, None] == labels[None, :]
+    rows, cols = folded_upper_triangle(n)  # each pair i < j once: half the work of the full matrix
+    upper = (rows < cols) & (cols < n)
+    same = labels[jnp.minimum(rows, n - 1)] == labels[jnp.minimum(cols, n - 1)]
     group = upper & (same if group_is_same_class else ~same)
     other = upper & ~group
-    statistic, n_group, n_other = pair_statistic(dissimilarity, group, other, capacity=capacity)
+    values = dissimilarity[jnp.minimum(rows, n - 1), jnp.minimum(cols, n - 1)]
+    statistic, n_group, n_other = pair_statistic(values, group, other, capacity=capacity)
     value = rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
     # A sample with constant standardised features has no correlation (0/0); binary search would
     # silently rank its NaNs, so propagate them for the caller's check instead.
