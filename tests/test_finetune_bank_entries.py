@@ -4,6 +4,7 @@ import csv
 import json
 
 import jax
+import numpy as np
 import pytest
 
 from parc_jax import bank, data, models
@@ -94,3 +95,23 @@ def test_scratch_mode_refuses_a_bank(bank_file, data_dir, tmp_path, capsys):
   assert cli.main(argv) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith("error: ") and "mode=scratch" in err and "\n" not in err
+
+
+def test_batchnorm_recalibration_gives_the_batch_statistics():
+  """Recalibrated on one batch, eval mode on that batch equals train mode (batch statistics)."""
+  zoo = models.load("resnet_tiny", pretrained=False, rng=jax.random.key(0))
+  backbone = finetune.Backbone("resnet_tiny", "none", zoo.module, zoo.variables, zoo.info.preprocessing)
+  config = finetune.default_config()
+  config.mode = "scratch"
+  network = finetune.make_network(backbone, 10, config)
+  trainer = finetune.Trainer(network, finetune.make_optimizer(config, 0.1, 0.0, 10),
+                             finetune.global_mesh())
+  state = trainer.init_state(zoo.variables["params"], zoo.variables["batch_stats"], None)
+  images = np.asarray(jax.random.randint(jax.random.key(1), (16, 32, 32, 3), 0, 256), np.uint8)
+  want, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=True,
+                          rng=jax.random.key(2))
+  before, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=False)
+  state = trainer.recalibrate_batch_stats(state, [(images, np.zeros(16, np.int32))])
+  got, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=False)
+  assert float(np.abs(np.asarray(before) - np.asarray(want)).max()) > 1e-2  # init stats differ
+  np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)

@@ -44,6 +44,10 @@ def default_config() -> ml_collections.ConfigDict:
     * ``augment``: the training augmentation of :mod:`parc_jax.data.augment` (random resized
       crop of ``augment_scale`` of the area, left-right flip if ``augment_flip``), else the
       eval preprocessing.
+    * ``bn_recalibration_batches``: 0 (off), else BatchNorm running statistics are re-estimated
+      with the final weights from up to this many full batches of the run's training images
+      (eval preprocessing) before the final evaluations: short fine-tunings otherwise evaluate
+      with statistics still dominated by the pretrained ones (BatchNorm momentum 0.99).
     * ``image_size``: 0 for the model's own input size, else a smaller/larger square size.
     * ``max_train_examples`` / ``max_test_examples``: 0 for all, else a stratified subsample.
     * ``compute_dtype``: ``"float32"`` or ``"bfloat16"`` (mixed precision: float32 master weights,
@@ -72,6 +76,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment = True
   c.augment_scale = (0.08, 1.0)
   c.augment_flip = True
+  c.bn_recalibration_batches = 0
   c.image_size = 0
   c.max_train_examples = 0
   c.max_test_examples = 0
@@ -164,7 +169,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for key in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps", "max_to_keep"):
     if int(config[key]) < 1:
       raise ValueError(f"config.{key}={config[key]!r} must be >= 1")
-  for key in ("num_steps", "eval_every_steps", "image_size", "max_train_examples", "max_test_examples"):
+  for key in ("num_steps", "eval_every_steps", "bn_recalibration_batches", "image_size", "max_train_examples", "max_test_examples"):
     if int(config[key]) < 0:
       raise ValueError(f"config.{key}={config[key]!r} must be >= 0 (0 means: not set)")
   if config.num_steps == 0 and not config.num_epochs > 0:

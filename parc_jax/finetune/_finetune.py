@@ -214,6 +214,13 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
     state = trainer.init_state(backbone.variables["params"], backbone.variables.get("batch_stats"), head)
     stream = TrainStream(target.train, config.batch_size, config.seed, indices=fit_idx,
                          transform=transform)
+    finalize = None
+    size = config.batch_size
+    count = min(len(fit_idx) // size, config.bn_recalibration_batches) * size
+    if count and not network.linear_probe:
+      # The first full batches of the run's training images, eval preprocessing.
+      finalize = lambda state: trainer.recalibrate_batch_stats(
+          state, eval_batches(target.train, fit_idx[:count], size, preprocessing=spec))
     return train_run(
         trainer, state, stream, total_steps=steps,
         evaluators={name: evaluator(trainer, split, idx) for name, (split, idx) in eval_sets.items()},
@@ -221,7 +228,7 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
         eval_every_steps=config.eval_every_steps,
         checkpoint_every_steps=config.checkpoint_every_steps, max_to_keep=config.max_to_keep,
         metadata={"learning_rate": lr, "weight_decay": wd, "num_train": int(len(fit_idx))},
-        progress=progress, write_result=lead)
+        progress=progress, write_result=lead, finalize=finalize)
 
   t0 = time.perf_counter()
   grid_rows = []

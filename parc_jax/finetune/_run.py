@@ -72,7 +72,8 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
               workdir: str | os.PathLike, log_every_steps: int,
               eval_every_steps: int, checkpoint_every_steps: int, max_to_keep: int,
               metadata: dict | None = None, progress: bool = True,
-              write_result: bool | None = None) -> dict:
+              write_result: bool | None = None,
+              finalize: Callable[[TrainState], TrainState] | None = None) -> dict:
   """Trains ``total_steps`` steps with checkpoints, then evaluates on every eval set.
 
   Args:
@@ -88,6 +89,8 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
     progress: show a tqdm bar (on the writing process only).
     write_result: whether this process writes ``result.json`` and logs (default: process 0;
       when processes train different pairs on their own devices, each writes its own).
+    finalize: applied to the last state before the final evaluations (e.g. BatchNorm
+      recalibration); deterministic, so a resumed run gets the same result. Not checkpointed.
 
   Returns:
     The result dict (also ``workdir/result.json``): ``{"status": "done", "steps",
@@ -158,6 +161,8 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
           history["elapsed_s"] = base_elapsed + time.perf_counter() - t0
           ckpt.save(done, state, history)
     flush(total_steps)
+    if finalize is not None:
+      state = finalize(state)
     finals = {name: evaluate(state) for name, evaluate in evaluators.items()}
     if first_eval:
       history["eval"]["step"].append(total_steps)

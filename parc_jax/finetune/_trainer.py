@@ -86,6 +86,9 @@ class Trainer:
         self._train_step, donate_argnums=0,
         in_shardings=(self.replicated, self.data_sharding, self.data_sharding, self.replicated),
         out_shardings=(self.replicated, self.replicated))
+    self._bn_moments = jax.jit(
+        self._batch_moments, in_shardings=(self.replicated, self.data_sharding, self.replicated),
+        out_shardings=self.replicated)
     self._eval_step = jax.jit(
         self._eval_batch,
         in_shardings=(self.replicated, self.data_sharding, self.data_sharding, self.data_sharding),
@@ -136,6 +139,42 @@ class Trainer:
     """
     return self.train_step(state, put_global_batch(images, self.data_sharding),
                            put_global_batch(labels, self.data_sharding), self._key)
+
+  def _batch_moments(self, state: TrainState, images, key):
+    # Flax BatchNorm updates every statistic as new = m * old + (1 - m) * b, with b the batch's
+    # mean or (biased) variance. From old = 0 and old = 1: a = (1 - m) b and c = m + (1 - m) b,
+    # so m = c - a and b = a / (1 - m), whatever the momentum m of each layer.
+    def updated(fill):
+      stats = jax.tree.map(lambda x: jnp.full_like(x, fill), state.batch_stats)
+      _, new = self.network.apply(state.trainable, state.frozen, stats, images, train=True, rng=key)
+      return new
+    a, c = updated(0.0), updated(1.0)
+    return jax.tree.map(lambda a, c: a / (1.0 - (c - a)), a, c)
+
+  def recalibrate_batch_stats(self, state: TrainState,
+                              batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> TrainState:
+    """BatchNorm running statistics re-estimated from ``batches`` with the final weights.
+
+    Each statistic becomes the plain average of its batch values over the batches (as
+    ``torch.optim.swa_utils.update_bn`` does), replacing the exponential moving average that a
+    short fine-tuning leaves dominated by the pretrained statistics (with TF's momentum 0.99,
+    50 steps keep 0.99^50 = 60% of them). Batches must be full (no padding rows: they would
+    enter the statistics); a state without BatchNorm is returned unchanged.
+    """
+    if not state.batch_stats:
+      return state
+    total, n = None, 0
+    for images, _ in batches:
+      if len(images) % self.num_devices:
+        raise ValueError(f"BatchNorm recalibration batch of {len(images)} is not a multiple of "
+                         f"the {self.num_devices} devices")
+      moments = self._bn_moments(state, put_global_batch(images, self.data_sharding), self._key)
+      total = moments if total is None else jax.tree.map(jnp.add, total, moments)
+      n += 1
+    if n == 0:
+      raise ValueError("BatchNorm recalibration got no batches")
+    stats = jax.tree.map(lambda t, old: (t / n).astype(old.dtype), total, state.batch_stats)
+    return state.replace(batch_stats=jax.device_put(stats, self.replicated))
 
   def _eval_batch(self, state: TrainState, images, labels, mask):
     logits, _ = self.network.apply(state.trainable, state.frozen, state.batch_stats, images,
