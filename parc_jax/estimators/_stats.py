@@ -83,9 +83,19 @@ def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:
     """
     centered = jnp.asarray(x, jnp.float32)
     centered = centered - centered.mean(axis=0)
-    u, sigma = gram_eigh(centered)
-    scores = u[:, :n_dims] * jnp.sqrt(sigma[:n_dims])  # [N, n_dims]
-    loadings = matmul(centered.T, u[:, :n_dims])  # [D, n_dims], columns s_k v_k
+    n, d = centered.shape
+    if n > d:
+        # Large probes: eigenvectors v of the D x D Gram matrix; only the n_dims kept directions are
+        # projected (X v_k = s_k u_k), an [N, D] x [D, n_dims] matmul instead of [N, D] x [D, D].
+        sigma, vectors = jnp.linalg.eigh(matmul(centered.T, centered), symmetrize_input=True)
+        sigma, vectors = jnp.maximum(sigma[::-1][:n_dims], 0.0), vectors[:, ::-1][:, :n_dims]
+        resolved = sigma > 1e-7 * jnp.max(sigma)
+        scores = jnp.where(resolved, matmul(centered, vectors), 0.0)
+        loadings = vectors  # columns v_k: same signs as s_k v_k
+    else:
+        u, sigma = gram_eigh(centered)
+        scores = u[:, :n_dims] * jnp.sqrt(sigma[:n_dims])  # [N, n_dims]
+        loadings = matmul(centered.T, u[:, :n_dims])  # [D, n_dims], columns s_k v_k
     largest = jnp.argmax(jnp.abs(loadings), axis=0)
     signs = jnp.sign(jnp.take_along_axis(loadings, largest[None, :], axis=0))[0]
     return scores * jnp.where(signs == 0, 1.0, signs)
