@@ -23,6 +23,9 @@ G_r alone. For each range:
    a binary search of ceil(log2(largest bin + 1)) steps inside the slice gives #{g < o} and #{g <= o}
    exactly, ties included.
 
+Each block row i also carries its mirror row i' = R - 1 - i (R padded rows): the pairs (i, j > i)
+and (i', j > i') fill one row of N positions, so a pass streams N^2 / 2 pair values, not N^2.
+
 With R > 1, a first pass builds a histogram of the G values over 2^20 linear bins on [-1, 1] and the
 ranges are runs of bins holding about capacity / 2 values each. Pair values are the dense path's
 values bit for bit: row i of a row block is computed exactly as row i of the dense matrix (same unit
@@ -47,8 +50,10 @@ from jax.sharding import PartitionSpec
 from parc_jax.estimators import _stats
 
 AXIS = "blocks"
-# Pair values per row block when the caller does not set block_size (2^22 floats: 16 MB per array).
-BLOCK_ELEMENTS = 2**22
+# Pair values per row block when the caller does not set block_size: 2^22 floats (16 MB per array) on
+# the CPU, 2^25 on accelerators (fewer, larger kernels).
+BLOCK_ELEMENTS = {"cpu": 2**22}
+ACCELERATOR_BLOCK_ELEMENTS = 2**25
 # Histogram bins of the range partition (only used when G is split into several ranges).
 HISTOGRAM_BINS = 2**20
 # Largest lookup table of the binary search (int32 entries).
@@ -99,7 +104,8 @@ def plan_blocks(n: int, block_size: int | None, *, folded: bool = False) -> Bloc
     `folded`: the blocks cover the first half of the rows only, each row paired with its mirror row.
     """
     rows_needed = -(-n // 2) if folded else n
-    rows = block_size if block_size is not None else max(1, BLOCK_ELEMENTS // n)
+    elements = BLOCK_ELEMENTS.get(jax.default_backend(), ACCELERATOR_BLOCK_ELEMENTS)
+    rows = block_size if block_size is not None else max(1, elements // n)
     rows = min(rows, rows_needed)
     num_devices = _num_devices()
     num_blocks = -(-rows_needed // rows)
