@@ -801,7 +801,7 @@ def _environment() -> dict:
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "jax": jax.__version__, "python": platform.python_version(), "backend": jax.default_backend(),
         "devices": f"{len(devices)} x {devices[0].device_kind}", "host": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
+        "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -927,7 +927,9 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
         f"# {title}", "",
         f"- {what}",
         f"- oracle (fine-tuned accuracy, %): `{setup['oracle']}`",
-        f"- {env['date_utc']}, jax {env['jax']} on {env['backend']} ({env['devices']}, {env['cpus']} CPUs); {wall}",
+        f"- {env['date_utc']}, jax {env['jax']} on {env['backend']} ({env['devices']}, {env['cpus']} CPUs"
+        + (f", 1-min load average {env['load_average_1min']:.1f} at the end" if env.get("load_average_1min") else "")
+        + f"); {wall}",
     ]
     if summary.get("command"):
         parts.append(f"- command: `{summary['command']}`")
