@@ -4,12 +4,15 @@ Every estimator takes probe arrays of one model and the target labels and return
 predicts better transfer. Inputs are checked on the host (`ValueError` with an actionable message)
 before anything is compiled.
 
-    parc(features, labels, num_classes, *, n_dims=None)      Bolya et al. 2021
+    parc(features, labels, num_classes, *, n_dims=None, method="auto", block_size=None)   Bolya et al. 2021
     leep(probs, labels, num_classes)                          Nguyen et al. 2020
     nce(probs, labels, num_classes, *, eps=0.0)               Tran et al. 2019
     logme(features, labels, num_classes)                      You et al. 2021 / 2022
     hscore(features, labels, num_classes, *, shrinkage=False) Bao et al. 2019 / Ibrahim et al. 2022
-    knn(features, labels, num_classes, *, k=1)                leave-one-out kNN accuracy
+    knn(features, labels, num_classes, *, k=1, method="auto", block_size=None)   leave-one-out kNN
+
+`method="blocked"` (chosen by "auto" above N = 4096) never builds an N x N matrix: exact PARC and kNN
+on probe sets of 100,000 images in O(block_size x N) memory, spread over all local devices.
 
 `score_bank(name, bank, labels, num_classes, **opts)` scores M models at once.
 """
