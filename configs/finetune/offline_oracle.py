@@ -7,7 +7,7 @@ Reduced CPU protocol (one 2-core CPU for the whole 24-pair table), the same for 
   momentum 0.9, 5% linear warmup then cosine decay, weight decay 1e-4 on kernels, batch 32;
 * a stratified, fixed (seed 0) subsample of 500 train images per target, of which 20%
   (stratified) is the validation split;
-* learning rates {0.1, 0.01}, each trained for 2 epochs (26 steps) on the other 400 images and
+* learning rates {0.1, 0.01}, each trained for 2 epochs (25 steps) on the other 400 images and
   selected by validation accuracy; the selected run's accuracy on a fixed stratified 500-image
   subsample of test (digits: all 359) is the Oracle (``final="selected_run"``: no retraining);
 * BatchNorm statistics re-estimated from the 400 training images with the final weights before
