@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", default=None, help="probe cache (default: $PARC_JAX_CACHE or ~/.cache/parc_jax/probes)")
     parser.add_argument("--batch-size", type=int, default=128, help="extraction batch over all devices")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="extraction dtype")
+    parser.add_argument("--include-own-source", action="store_true",
+                        help="also rank models trained on the target dataset itself (skipped by default, as in PARC)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     return parser
 
@@ -61,6 +63,14 @@ def _bank_rankings(args, names: list[str]) -> list[ranking.Ranking]:
     from parc_jax import bank, probing
 
     entries = bank.load_bank(args.models or args.bank)
+    if not args.include_own_source:
+        own = [e.name for e in entries if e.source_dataset == args.dataset]
+        if own:
+            print(f"note: skipping {', '.join(own)} (trained on {args.dataset}; --include-own-source keeps them)",
+                  file=sys.stderr)
+        entries = [e for e in entries if e.source_dataset != args.dataset]
+        if not entries:
+            raise ValueError(f"every model of the bank was trained on {args.dataset}; use --include-own-source")
     results = []
     for run in range(args.runs):
         records = probing.probe_bank(
