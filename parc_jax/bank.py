@@ -64,7 +64,7 @@ class BankEntry:
         return self.weights
 
     def fingerprint(self) -> str:
-        """Identifies the weights (file names and sizes) so cached probes never outlive them."""
+        """A hash of the weights' contents, so that cached probes never outlive retrained weights."""
         path = self.weights_file()
         if path == "random":
             return f"random:{self.seed}"
@@ -72,7 +72,10 @@ class BankEntry:
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         digest = hashlib.sha1()
         for p in files:
-            digest.update(f"{p.relative_to(root) if root.is_dir() else p.name}:{p.stat().st_size};".encode())
+            digest.update(str(p.relative_to(root) if root.is_dir() else p.name).encode())
+            with open(p, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
         return digest.hexdigest()[:16]
 
     def load(self) -> models.ZooModel:
