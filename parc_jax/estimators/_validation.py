@@ -19,11 +19,6 @@ def is_traced(*arrays) -> bool:
     return any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
-def _xp(x):
-    """jax.numpy for device arrays (checks run where the data lives), NumPy otherwise."""
-    return jnp if isinstance(x, jax.Array) else np
-
-
 def _where(flat_index: int, shape) -> str:
     """'model m, row i' (bank) or 'row i' for a flat index over the leading axes."""
     if len(shape) == 3:
@@ -40,8 +35,24 @@ def check_num_classes(num_classes) -> int:
     return int(num_classes)
 
 
-def check_matrix(x, name: str, *, min_rows: int = 3, min_cols: int = 1, bank: bool = False):
-    """A finite numeric [N, D] matrix (or [M, N, D] bank) with N >= min_rows; returned unchanged."""
+@jax.jit
+def _device_row_summary(x: jax.Array):
+    """Per row: all finite, min and sum, in one jitted pass over a device array."""
+    x = x.astype(jnp.float32)
+    return jnp.isfinite(x).all(axis=-1), x.min(axis=-1), x.sum(axis=-1)
+
+
+def _row_summary(x):
+    """(finite, min, sum) per row, flattened over any leading bank axis; computed where x lives."""
+    if isinstance(x, jax.Array):
+        finite, low, total = jax.device_get(_device_row_summary(x))
+    else:
+        x = np.asarray(x, np.float64)
+        finite, low, total = np.isfinite(x).all(axis=-1), x.min(axis=-1), x.sum(axis=-1)
+    return finite.reshape(-1), np.asarray(low, np.float64).reshape(-1), np.asarray(total, np.float64).reshape(-1)
+
+
+def _check_shape(x, name: str, *, min_rows: int, min_cols: int, bank: bool):
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         x = np.asarray(x)
     ndim = 3 if bank else 2
@@ -55,26 +66,36 @@ def check_matrix(x, name: str, *, min_rows: int = 3, min_cols: int = 1, bank: bo
         raise ValueError(f"{name} has {d} columns; at least {min_cols} are needed")
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
-    if is_traced(x):
-        return x
-    xp = _xp(x)
-    row_ok = np.asarray(xp.isfinite(x).all(axis=-1)).reshape(-1)
-    if not row_ok.all():
-        where = _where(int(np.flatnonzero(~row_ok)[0]), x.shape)
+    return x
+
+
+def _check_finite(finite, name: str, shape) -> None:
+    if not finite.all():
+        where = _where(int(np.flatnonzero(~finite)[0]), shape)
         raise ValueError(f"{name} contains NaN or inf (first at {where}); drop or fix those samples")
+
+
+def check_matrix(x, name: str, *, min_rows: int = 3, min_cols: int = 1, bank: bool = False):
+    """A finite numeric [N, D] matrix (or [M, N, D] bank) with N >= min_rows; returned unchanged."""
+    x = _check_shape(x, name, min_rows=min_rows, min_cols=min_cols, bank=bank)
+    if not is_traced(x):
+        if isinstance(x, jax.Array):
+            finite = np.asarray(jnp.isfinite(x).all(axis=-1)).reshape(-1)
+        else:
+            finite = np.isfinite(x).all(axis=-1).reshape(-1)
+        _check_finite(finite, name, x.shape)
     return x
 
 
 def check_probs(probs, num_rows: int, *, bank: bool = False):
     """Source-class probabilities [N, Z] (or [M, N, Z]): finite, non-negative, rows summing to 1."""
-    probs = check_matrix(probs, "probs", min_cols=2, bank=bank)
+    probs = _check_shape(probs, "probs", min_rows=3, min_cols=2, bank=bank)
     if probs.shape[-2] != num_rows:
         raise ValueError(f"probs has {probs.shape[-2]} rows but labels has {num_rows}")
     if is_traced(probs):
         return probs
-    xp = _xp(probs)
-    row_min = np.asarray(probs.min(axis=-1)).reshape(-1)
-    row_sum = np.asarray(xp.sum(probs.astype(xp.float32), axis=-1)).reshape(-1).astype(np.float64)
+    finite, row_min, row_sum = _row_summary(probs)
+    _check_finite(finite, "probs", probs.shape)
     if (row_min < 0).any():
         bad = int(np.flatnonzero(row_min < 0)[0])
         raise ValueError(
