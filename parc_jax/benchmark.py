@@ -17,6 +17,8 @@ import logging
 import shlex
 import sys
 
+from parc_jax._cli import parse_config_overrides
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line (exit status 2)."""
@@ -41,25 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(rest: list[str]) -> dict[str, str]:
-    out, i = {}, 0
-    while i < len(rest):
-        arg = rest[i]
-        if not arg.startswith("--config."):
-            raise ValueError(f"unrecognised argument {arg!r}; config fields are set with --config.FIELD=VALUE")
-        key = arg[len("--config."):]
-        if "=" in key:
-            key, value = key.split("=", 1)
-        elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
-            i += 1
-            value = rest[i]
-        else:
-            raise ValueError(f"{arg} needs a value: {arg}=VALUE")
-        out[key] = value
-        i += 1
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args, rest = build_parser().parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -71,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from parc_jax import protocol  # pylint: disable=import-outside-toplevel
 
     try:
-        config = protocol.apply_overrides(protocol.load_config(args.config), _overrides(rest))
+        config = protocol.apply_overrides(protocol.load_config(args.config), parse_config_overrides(rest))
         if args.oracle:
             config.oracle = args.oracle
         if args.output_dir:

@@ -18,6 +18,7 @@ import logging
 import pathlib
 import sys
 
+from parc_jax._cli import parse_config_overrides
 from parc_jax.finetune._config import apply_overrides, load_config, validate_config
 from parc_jax.finetune._run import TrainingDiverged
 
@@ -49,25 +50,6 @@ def _parser() -> argparse.ArgumentParser:
   return p
 
 
-def _overrides(rest: list[str]) -> dict[str, str]:
-  out, i = {}, 0
-  while i < len(rest):
-    arg = rest[i]
-    if not arg.startswith("--config."):
-      raise ValueError(f"unrecognised argument {arg!r}; config fields are set with --config.KEY=VALUE")
-    key = arg[len("--config."):]
-    if "=" in key:
-      key, value = key.split("=", 1)
-    elif i + 1 < len(rest):
-      i += 1
-      value = rest[i]
-    else:
-      raise ValueError(f"{arg} needs a value: {arg}=VALUE")
-    out[key] = value
-    i += 1
-  return out
-
-
 def _split_names(text: str | None) -> list[str]:
   return [s.strip() for s in (text or "").split(",") if s.strip()]
 
@@ -93,7 +75,7 @@ def _enable_compilation_cache(workdir: str) -> None:
 def run(argv: list[str] | None = None) -> dict | list:
   """Parses ``argv`` and runs; returns the pair result or the oracle rows."""
   args, rest = _parser().parse_known_args(argv)
-  config = apply_overrides(load_config(args.config), _overrides(rest))
+  config = apply_overrides(load_config(args.config), parse_config_overrides(rest))
   validate_config(config)
   _enable_compilation_cache(args.workdir)
   single = args.model or args.dataset
