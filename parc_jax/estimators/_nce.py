@@ -15,12 +15,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from parc_jax.estimators import _engine, _labels
+from parc_jax.estimators import _engine, _labels, _stats
 
 
 def _kernel(probs, labels, *, num_classes, eps):
     n, num_source = probs.shape
-    source = jnp.argmax(probs, axis=1)
+    source = _stats.first_argmax(probs)
     joint = jnp.zeros((num_classes, num_source), jnp.float32).at[labels, source].add(1.0 / n) + eps
     marginal = jnp.zeros((num_source,), jnp.float32).at[source].add(1.0 / n) + eps
     safe_joint = jnp.where(joint > 0, joint, 1.0)

@@ -129,6 +129,14 @@ def average_ranks(values: jax.Array) -> jax.Array:
     return (less + less_or_equal + 1).astype(jnp.float32) / 2
 
 
+def first_argmax(x: jax.Array) -> jax.Array:
+    """`jnp.argmax(x, axis=-1)` (the first maximum) as two plain reductions, max then min of the
+    matching indices: several times faster on XLA:CPU than its variadic (value, index) reduction."""
+    best = jnp.max(x, axis=-1, keepdims=True)
+    index = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+    return jnp.min(jnp.where(x == best, index, x.shape[-1]), axis=-1)
+
+
 def pearson(a: jax.Array, b: jax.Array) -> jax.Array:
     """Pearson correlation of two vectors."""
     a = a - a.mean()
