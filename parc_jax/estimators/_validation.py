@@ -37,19 +37,24 @@ def check_num_classes(num_classes) -> int:
 
 @jax.jit
 def _device_row_summary(x: jax.Array):
-    """Per row: all finite, min and sum, in one jitted pass over a device array."""
+    """Per row: min and sum, in one jitted pass over a device array (NaN/inf propagate into them)."""
     x = x.astype(jnp.float32)
-    return jnp.isfinite(x).all(axis=-1), x.min(axis=-1), x.sum(axis=-1)
+    return x.min(axis=-1), x.sum(axis=-1)
 
 
 def _row_summary(x):
-    """(finite, min, sum) per row, flattened over any leading bank axis; computed where x lives."""
+    """(finite, min, sum) per row, flattened over any leading bank axis; computed where x lives.
+
+    A row is finite iff its min and sum are: NaN propagates into both, +inf into the sum, -inf into
+    the min, and +inf and -inf together make the sum NaN.
+    """
     if isinstance(x, jax.Array):
-        finite, low, total = jax.device_get(_device_row_summary(x))
+        low, total = jax.device_get(_device_row_summary(x))
     else:
         x = np.asarray(x, np.float64)
-        finite, low, total = np.isfinite(x).all(axis=-1), x.min(axis=-1), x.sum(axis=-1)
-    return finite.reshape(-1), np.asarray(low, np.float64).reshape(-1), np.asarray(total, np.float64).reshape(-1)
+        low, total = x.min(axis=-1), x.sum(axis=-1)
+    low, total = np.asarray(low, np.float64).reshape(-1), np.asarray(total, np.float64).reshape(-1)
+    return np.isfinite(low) & np.isfinite(total), low, total
 
 
 def _check_shape(x, name: str, *, min_rows: int, min_cols: int, bank: bool):
