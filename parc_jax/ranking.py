@@ -49,8 +49,12 @@ def parse_estimators(spec: str | Sequence[str] | None) -> list[str]:
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1 = highest score; ties share the best rank of their group (competition ranking)."""
-    order = -scores
+    """1 = highest score; ties share the best rank of their group (competition ranking).
+
+    Scores equal to 6 significant digits (float32 noise, e.g. H-score's C - 1 computed as 9.000002)
+    count as tied.
+    """
+    order = -np.array([float(f"{v:.6g}") for v in scores])
     return np.array([1 + int(np.sum(order < v)) for v in order])
 
 

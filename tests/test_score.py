@@ -130,3 +130,9 @@ def test_probe_files_with_different_labels_are_refused(tmp_path, capsys):
     write_probe_file(other, ProbeRecord("other", ProbeSet(record.probe.features, record.probe.probs, labels[::-1].copy())))
     assert score.main(["--probes", str(paths[0]), str(other)]) == 2
     assert "same probe set" in capsys.readouterr().err
+
+
+def test_ranks_treat_float32_noise_as_ties():
+    from parc_jax import ranking
+
+    assert ranking._ranks(np.array([9.000002, 9.0, 5.0, 9.5])).tolist() == [2, 2, 4, 1]
