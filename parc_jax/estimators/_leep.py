@@ -21,7 +21,7 @@ from parc_jax.estimators import _engine, _labels, _stats
 def _kernel(probs, labels, *, num_classes):
     one_hot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
     joint = _stats.matmul(one_hot.T, probs)  # [C, Z], unnormalised P(y, z)
-    marginal = probs.sum(axis=0)  # [Z], unnormalised P(z)
+    marginal = joint.sum(axis=0)  # [Z], unnormalised P(z): every sample is in one class
     conditional = joint / jnp.where(marginal > 0, marginal, 1.0)  # P(y | z); 0 where P(z) = 0
     expected = jnp.sum(conditional[labels] * probs, axis=1)  # [N]
     return jnp.mean(jnp.log(expected))
