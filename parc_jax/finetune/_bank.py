@@ -9,7 +9,8 @@ checkpoints. The table is rewritten atomically after every pair.
 Multi-host (``jax.distributed``): ``split="data"`` trains each pair on the devices of all
 processes together (process 0 writes); ``split="pairs"`` gives pair i to process
 ``i mod P``, trained on that process's own devices. Every process rewrites the table from the
-results on the (shared) disk after each of its pairs, so the last one to finish writes it whole.
+results on the (shared) disk after each of its pairs; at the end all processes wait for each
+other, process 0 writes the whole table, and every process returns all rows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from typing import Sequence
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import tqdm
 
@@ -210,6 +212,11 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
                  res["selected"]["weight_decay"])
         write_oracle_table(_oracle_rows(pairs, workdir), oracle_path)
         write_oracle_summary(_pair_results(pairs, workdir), workdir / "oracle.md")
+  if split == "pairs" and jax.process_count() > 1:
+    # Wait for every process's pairs: the final table is then whole, written by process 0 only
+    # (a process finishing last could otherwise replace it with a table read earlier).
+    multihost_utils.sync_global_devices("parc_jax.finetune.run_bank")
+    writer = jax.process_index() == 0
   rows = _oracle_rows(pairs, workdir)
   if writer:
     write_oracle_table(rows, oracle_path)
