@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                  help="multi-host: train each pair on all hosts (data) or spread pairs (pairs)")
   p.add_argument("--keep-own-source", action="store_true",
                  help="bank: also fine-tune models on their own source dataset")
+  p.add_argument("--distributed", action="store_true",
+                 help="multi-host: call jax.distributed.initialize() first (cluster auto-detected on "
+                      "Cloud TPU / SLURM, else from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+                      "JAX_PROCESS_ID)")
   p.add_argument("--no-progress", action="store_true", help="no progress bars")
   p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
   return p
@@ -106,6 +110,8 @@ def run(argv: list[str] | None = None) -> dict | list:
 
 def main(argv: list[str] | None = None) -> int:
   import jax  # pylint: disable=import-outside-toplevel
+  if "--distributed" in (sys.argv if argv is None else argv):
+    jax.distributed.initialize()  # before any other JAX call; one process per host
   level = logging.DEBUG if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv) else logging.INFO
   logging.basicConfig(level=level if jax.process_index() == 0 else logging.WARNING,
                       format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
