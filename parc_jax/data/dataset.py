@@ -20,6 +20,23 @@ log = logging.getLogger(__name__)
 _LABEL_CHUNK = 4096
 
 
+
+def stream_positions(step: int, batch_size: int, num_examples: int, *, seed: int) -> np.ndarray:
+  """Positions in ``[0, num_examples)`` of training batch ``step`` of the endless shuffled stream.
+
+  The stream concatenates one permutation per epoch, epoch ``e`` drawn from
+  ``numpy.random.default_rng([seed, e])``; batch ``t`` is positions ``[tB, (t+1)B)`` of it (a batch may
+  straddle two epochs; no example is dropped). Shared by :meth:`Dataset.stream_indices` and the
+  fine-tuning stream, so that both see the same order.
+  """
+  pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+  epochs, offsets = np.divmod(pos, num_examples)
+  out = np.empty(batch_size, np.int64)
+  for e in np.unique(epochs):
+    sel = epochs == e
+    out[sel] = np.random.default_rng([int(seed), int(e)]).permutation(num_examples)[offsets[sel]]
+  return out
+
 class Dataset:
   """A split of an array_record TFDS dataset read through ``builder.as_data_source()``.
 
@@ -161,16 +178,9 @@ class Dataset:
     ``numpy.random.default_rng([seed, e])``; batch ``t`` is positions ``[tB, (t+1)B)`` of that
     endless sequence (a batch may straddle two epochs; no example is dropped).
     """
-    n = len(self)
-    if n == 0:
+    if len(self) == 0:
       raise ValueError(f"{self.name}[{self.split}] is empty; nothing to train on")
-    pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
-    epochs, offsets = np.divmod(pos, n)
-    out = np.empty(batch_size, np.int64)
-    for e in np.unique(epochs):
-      sel = epochs == e
-      out[sel] = np.random.default_rng([int(seed), int(e)]).permutation(n)[offsets[sel]]
-    return out
+    return stream_positions(step, batch_size, len(self), seed=seed)
 
   def train_batch(self, step: int, batch_size: int, *, seed: int,
                   preprocessing: pp.PreprocessingLike | None = None, augment: bool = True,

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
+from parc_jax.data.dataset import stream_positions
+
 Transform = Callable[[np.ndarray, int], Any]
 
 
@@ -62,13 +64,7 @@ def epoch_positions(step: int, batch_size: int, num_examples: int, seed: int) ->
   """Positions in ``[0, M)`` of the examples of batch ``step`` (the module docstring's rule)."""
   if num_examples < 1:
     raise ValueError("the training split is empty; check the dataset and max_train_examples")
-  pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
-  epochs, offsets = np.divmod(pos, num_examples)
-  out = np.empty(batch_size, np.int64)
-  for e in np.unique(epochs):
-    sel = epochs == e
-    out[sel] = np.random.default_rng([int(seed), int(e)]).permutation(num_examples)[offsets[sel]]
-  return out
+  return stream_positions(step, batch_size, num_examples, seed=seed)
 
 
 class TrainStream:
