@@ -3,11 +3,14 @@
 For every configuration (M models, N probe images, D feature dims, C classes) both sides score the
 same random bank, side by side in one process:
 
-* parc_jax: `estimators.score_bank` on inputs already on the device; one warm-up call (compilation),
-  then the median of `--repeats` timed calls, each ending in `block_until_ready`.
-* NumPy: `parc_jax.estimators.reference`, one model after another as the original releases do.
-  Its time is linear in M, so it is measured on min(M, --numpy-models) models and scaled to M
-  (stated in the output as "numpy models timed").
+* parc_jax: `estimators.score_bank` (input checks included) on inputs already on the device, each
+  call ending in `block_until_ready`; the median of the timed calls.
+* NumPy: `parc_jax.estimators.reference`, one model after another as the original releases do. Its
+  time is linear in M, so the median time of one model (cycling over min(M, --numpy-models)
+  models) is scaled to M ("numpy models timed" in the output).
+
+The two sides alternate in three blocks of timed calls, each block after one untimed call (compilation,
+lazy imports, BLAS threads of the other side winding down).
 
 Prints a table of times and speed-ups, and writes JSON + Markdown under benchmarks/results/.
 
@@ -57,35 +60,42 @@ def make_bank(m, n, d, c, seed=0):
     return features, probs.astype(np.float32), labels.astype(np.int32)
 
 
-def time_jax(name, bank, labels, c, repeats):
-    bank = jax.device_put(jnp.asarray(bank))
-    jax.block_until_ready(estimators.score_bank(name, bank, labels, c))  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(estimators.score_bank(name, bank, labels, c))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
+    """Median bank time of parc_jax, and median time of one NumPy model scaled to M.
 
-
-def time_numpy(name, bank, labels, c, numpy_models):
+    The sides alternate in `blocks` blocks of `calls` timed calls each, so a slow spell of this shared
+    machine hits both. Each block starts with one untimed call: the first NumPy call of a process
+    pays lazy imports (0.6 s for SciPy in PARC), and BLAS threads still spinning after one side's
+    last call would slow the other side's first.
+    """
+    device_bank = jax.device_put(jnp.asarray(bank))
     fn = reference.FUNCTIONS[name]
     timed = min(len(bank), numpy_models)
-    start = time.perf_counter()
-    for x in bank[:timed]:
-        fn(x, labels, c)
-    return (time.perf_counter() - start) * len(bank) / timed, timed
+
+    def ours():
+        jax.block_until_ready(estimators.score_bank(name, device_bank, labels, c))
+
+    jax_times, numpy_times = [], []
+    for block in range(blocks):
+        for side, times in ((ours, jax_times), (None, numpy_times)):
+            for call in range(calls + 1):
+                model = bank[(block * calls + call) % timed]
+                start = time.perf_counter()
+                ours() if side else fn(model, labels, c)
+                if call:
+                    times.append(time.perf_counter() - start)
+    return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed
 
 
-def run_config(m, n, d, c, *, repeats, numpy_models, names):
+def run_config(m, n, d, c, *, blocks, calls, numpy_models, names):
     features, probs, labels = make_bank(m, n, d, c)
     rows = []
     for name in names:
         bank = probs if estimators.spec(name).input_kind == "probs" else features
-        ours = time_jax(name, bank, labels, c, repeats)
-        theirs, timed = time_numpy(name, bank, labels, c, numpy_models)
+        ours, theirs, timed = time_side_by_side(name, bank, labels, c, blocks=blocks, calls=calls,
+                                                numpy_models=numpy_models)
         rows.append(dict(estimator=name, M=m, N=n, D=d, C=c, jax_s=ours, numpy_s=theirs,
-                         speedup=theirs / ours, numpy_models_timed=timed))
+                         speedup=theirs / ours, numpy_models_timed=timed, timed_calls=blocks * calls))
         print(f"M={m:>3} N={n:>5} D={d:>5} C={c:>4} {name:>7}: jax {ours * 1e3:9.1f} ms  "
               f"numpy {theirs * 1e3:10.1f} ms  x{theirs / ours:7.1f}", flush=True)
     return rows
@@ -124,7 +134,7 @@ def markdown(machine, goal_rows, sweep_rows) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the goal configuration only")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=5, help="timed calls per side and block (3 blocks; half in the sweep)")
     parser.add_argument("--numpy-models", type=int, default=2, help="NumPy models timed per sweep config")
     parser.add_argument("--estimators", default=",".join(GOAL_SPEEDUP))
     parser.add_argument("--tag", default=None, help="result file tag (default: backend name)")
@@ -132,11 +142,11 @@ def main(argv=None):
     names = args.estimators.split(",")
     machine = describe()
     print(json.dumps(machine))
-    goal_rows = run_config(*GOAL.values(), repeats=args.repeats, numpy_models=GOAL["M"], names=names)
+    goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=GOAL["M"], names=names)
     sweep_rows = []
     if not args.quick:
         for m, n, d, c in itertools.product(*SWEEP.values()):
-            sweep_rows += run_config(m, n, d, c, repeats=max(1, args.repeats // 2),
+            sweep_rows += run_config(m, n, d, c, blocks=3, calls=max(1, args.calls // 2),
                                      numpy_models=args.numpy_models, names=names)
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
