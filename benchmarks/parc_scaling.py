@@ -72,7 +72,7 @@ def worker(method: str, n: int, n_dims: int | None) -> dict:
 
     x = jax.device_put(jnp.asarray(features))
     label_args, static = _parc.SPEC.prepare(labels, C, n=n, d=D, n_dims=n_dims, method=method)
-    fn = _engine.compiled(_parc.SPEC.kernel, tuple(sorted(static.items())), len(label_args), False)
+    fn = _engine.compiled(_parc.SPEC.kernel, tuple(sorted(static.items())), len(label_args), False, "features")
     start = time.perf_counter()
     compiled = fn.lower(x, *label_args).compile()
     compile_s = time.perf_counter() - start

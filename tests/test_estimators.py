@@ -249,9 +249,26 @@ def test_bad_input_raises_before_compiling(name, args, opts, message):
     assert _engine.compiled.cache_info().currsize == before
 
 
+@pytest.mark.parametrize(
+    "name,good,bad,message",
+    [
+        ("parc", GOOD_F, _bad_nan_features, "NaN or inf .*row 4"),
+        ("leep", GOOD_P, _bad_probs_sum, "sum to 1 .*row 3"),
+        ("nce", GOOD_P, lambda: -GOOD_P, "non-negative"),
+    ],
+)
+def test_bad_values_caught_by_a_warm_program(name, good, bad, message):
+    """Once a program has run for these shapes, its own row summary carries the value checks."""
+    estimators.get(name)(good, GOOD_Y, GOOD_C)
+    warm_shapes = {key[2] for key in _engine._warm_programs if key[0] is estimators.spec(name).kernel}
+    assert (1, *good.shape) in warm_shapes
+    with pytest.raises(ValueError, match=message):
+        estimators.get(name)(bad(), GOOD_Y, GOOD_C)
+
+
 def test_bad_model_in_a_bank_is_named():
     bank = [GOOD_F, _bad_nan_features()]
-    with pytest.raises(ValueError, match="model 1: features contains NaN"):
+    with pytest.raises(ValueError, match="features contains NaN or inf .*model 1, row 4"):
         estimators.score_bank("parc", bank, GOOD_Y, GOOD_C)
     with pytest.raises(ValueError, match="model 1, row 4"):
         estimators.score_bank("parc", np.stack(bank), GOOD_Y, GOOD_C)

@@ -49,29 +49,34 @@ def models_per_step(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched: bool) -> Callable:
+def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str) -> Callable:
     """The jitted kernel for one set of static options (cached); for banks, mapped over the models.
 
     A bank [M, N, D] is scored `models_per_step(N)` models at a time: `lax.map` over chunks, each
-    chunk vmapped; one compiled program whatever M.
+    chunk vmapped; one compiled program whatever M. The bank program returns the [M] scores and the
+    `row_summary` of its input, so that the value checks ride along in the same pass and dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
     if not batched:
         return jax.jit(fn)
 
     def bank(xs, *label_args):
-        return jax.lax.map(lambda x: fn(x, *label_args), xs, batch_size=models_per_step(xs.shape[1]))
+        scores = jax.lax.map(lambda x: fn(x, *label_args), xs, batch_size=models_per_step(xs.shape[1]))
+        return scores, _validation.row_summary(xs, input_kind)
 
     return jax.jit(bank)
 
 
-def _check_input(spec: EstimatorSpec, x, num_rows: int, *, bank: bool = False):
-    if spec.input_kind == "probs":
-        return _validation.check_probs(x, num_rows, bank=bank)
-    x = _validation.check_matrix(x, "features", min_cols=spec.min_cols, bank=bank)
-    if x.shape[-2] != num_rows:
-        raise ValueError(f"features has {x.shape[-2]} rows but labels has {num_rows}")
-    return x
+_row_summary = jax.jit(_validation.row_summary, static_argnames="input_kind")
+# (kernel, static options, input shape, label shapes) of the bank programs that have run: their
+# values are checked from the summary the program returns.
+_warm_programs: set = set()
+
+
+def _check_shape(spec: EstimatorSpec, x, num_rows: int, *, bank: bool = False):
+    name = "probs" if spec.input_kind == "probs" else "features"
+    min_cols = 2 if spec.input_kind == "probs" else spec.min_cols
+    return _validation.check_shape(x, name, num_rows, min_cols=min_cols, bank=bank)
 
 
 def _num_rows(labels) -> int:
@@ -81,10 +86,29 @@ def _num_rows(labels) -> int:
     return shape[0]
 
 
-def _call(spec: EstimatorSpec, x, labels, num_classes, opts: dict, *, batched: bool) -> jax.Array:
-    label_args, static = spec.prepare(labels, num_classes, n=x.shape[-2], d=x.shape[-1], **opts)
-    fn = compiled(spec.kernel, tuple(sorted(static.items())), len(label_args), batched)
-    return fn(jnp.asarray(x, jnp.float32), *label_args)
+def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models=None):
+    """Dispatch the bank program on [M, N, D] `xs`; returns a thunk that checks the values and gives the
+    [M] scores (so several groups can be dispatched before any is waited for).
+
+    The first time a program meets these shapes its input values are checked on their own, before
+    it is compiled; afterwards the check reads the row summary the program returns with the scores.
+    """
+    label_args, static = spec.prepare(labels, num_classes, n=xs.shape[-2], d=xs.shape[-1], **opts)
+    static_items = tuple(sorted(static.items()))
+    xs = jnp.asarray(xs, jnp.float32)
+    key = (spec.kernel, static_items, xs.shape, tuple(np.shape(a) for a in label_args))
+    if key not in _warm_programs:
+        summary = jax.device_get(_row_summary(xs, input_kind=spec.input_kind))
+        _validation.check_values(summary, spec.input_kind, xs.shape, models)
+    fn = compiled(spec.kernel, static_items, len(label_args), True, spec.input_kind)
+    scores, summary = fn(xs, *label_args)
+    _warm_programs.add(key)
+
+    def checked_scores():
+        _validation.check_values(jax.device_get(summary), spec.input_kind, xs.shape, models)
+        return scores
+
+    return checked_scores
 
 
 def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
@@ -94,10 +118,12 @@ def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     `run_bank`: batched and unbatched LAPACK kernels can differ in the last bits, and a model must
     get the same score alone as in a bank.
     """
-    x = _check_input(spec, x, _num_rows(labels))
+    x = _check_shape(spec, x, _num_rows(labels))
     if _validation.is_traced(x):
-        return _call(spec, x, labels, num_classes, opts, batched=False)
-    value = _call(spec, jnp.asarray(x)[None], labels, num_classes, opts, batched=True)[0]
+        label_args, static = spec.prepare(labels, num_classes, n=x.shape[-2], d=x.shape[-1], **opts)
+        fn = compiled(spec.kernel, tuple(sorted(static.items())), len(label_args), False, spec.input_kind)
+        return fn(jnp.asarray(x, jnp.float32), *label_args)
+    value = _score_bank(spec, jnp.asarray(x)[None], labels, num_classes, opts)()[0]
     return _validation.check_result(value, spec.name)
 
 
@@ -109,14 +135,14 @@ def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     """
     n = _num_rows(labels)
     if getattr(xs, "ndim", None) == 3:
-        xs = _check_input(spec, xs, n, bank=True)
-        return _validation.check_result(_call(spec, xs, labels, num_classes, opts, batched=True), spec.name)
+        xs = _check_shape(spec, xs, n, bank=True)
+        return _validation.check_result(_score_bank(spec, xs, labels, num_classes, opts)(), spec.name)
     if not isinstance(xs, (list, tuple)) or not xs:
         raise ValueError("a bank must be an [M, N, D] array or a non-empty list of [N, D] arrays")
     checked = []
     for index, x in enumerate(xs):
         try:
-            checked.append(_check_input(spec, x, n))
+            checked.append(_check_shape(spec, x, n))
         except ValueError as error:
             raise ValueError(f"model {index}: {error}") from None
     groups: dict[tuple, list[int]] = {}
@@ -125,8 +151,8 @@ def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     pending = []
     for indices in groups.values():  # dispatch every group before waiting for any
         stacked = jnp.stack([jnp.asarray(checked[i], jnp.float32) for i in indices])
-        pending.append((indices, _call(spec, stacked, labels, num_classes, opts, batched=True)))
+        pending.append((indices, _score_bank(spec, stacked, labels, num_classes, opts, models=indices)))
     scores = np.empty(len(checked), np.float32)
-    for indices, values in pending:
-        scores[indices] = np.asarray(values)
+    for indices, group_scores in pending:
+        scores[indices] = np.asarray(group_scores())
     return _validation.check_result(jnp.asarray(scores), spec.name)

@@ -1,8 +1,12 @@
 """Input checks shared by the estimators.
 
-They run on the host, before anything is traced or compiled, and raise `ValueError` with a message a
-user can act on. Inside a trace (someone jitting a public estimator) only the shape checks apply,
-since values are unknown there.
+Shapes, dtypes, labels and options are checked on the host, before anything is traced. Values (NaN,
+inf, probabilities that are negative or do not sum to 1) need a pass over the data: `row_summary`
+condenses each row to one or two numbers on the device and `check_values` reads them on the host.
+The engine runs that pass on its own before an estimator is compiled for a shape, and as part of the
+estimator's own program afterwards (one dispatch, one pass). Every check raises a `ValueError` with a
+message a user can act on. Inside a trace (someone jitting a public estimator) only the host checks
+apply, since values are unknown there.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ def is_traced(*arrays) -> bool:
     return any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
-def _where(flat_index: int, shape) -> str:
-    """'model m, row i' (bank) or 'row i' for a flat index over the leading axes."""
+def _where(flat_index: int, shape, models=None) -> str:
+    """'model m, row i' (bank; m renumbered through `models` if given) or 'row i' for a flat row index."""
     if len(shape) == 3:
         model, row = divmod(flat_index, shape[1])
-        return f"model {model}, row {row}"
+        return f"model {model if models is None else models[model]}, row {row}"
     return f"row {flat_index}"
 
 
@@ -35,29 +39,9 @@ def check_num_classes(num_classes) -> int:
     return int(num_classes)
 
 
-@jax.jit
-def _device_row_summary(x: jax.Array):
-    """Per row: min and sum, in one jitted pass over a device array (NaN/inf propagate into them)."""
-    x = x.astype(jnp.float32)
-    return x.min(axis=-1), x.sum(axis=-1)
-
-
-def _row_summary(x):
-    """(finite, min, sum) per row, flattened over any leading bank axis; computed where x lives.
-
-    A row is finite iff its min and sum are: NaN propagates into both, +inf into the sum, -inf into
-    the min, and +inf and -inf together make the sum NaN.
-    """
-    if isinstance(x, jax.Array):
-        low, total = jax.device_get(_device_row_summary(x))
-    else:
-        x = np.asarray(x, np.float64)
-        low, total = x.min(axis=-1), x.sum(axis=-1)
-    low, total = np.asarray(low, np.float64).reshape(-1), np.asarray(total, np.float64).reshape(-1)
-    return np.isfinite(low) & np.isfinite(total), low, total
-
-
-def _check_shape(x, name: str, *, min_rows: int, min_cols: int, bank: bool):
+def check_shape(x, name: str, num_rows: int, *, min_cols: int, bank: bool):
+    """A numeric [N, D] matrix (or [M, N, D] bank) with N = num_rows >= 3 and D >= min_cols; returned
+    unchanged. Shapes and dtypes only: the values are checked from `row_summary` by `check_values`."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         x = np.asarray(x)
     ndim = 3 if bank else 2
@@ -65,54 +49,54 @@ def _check_shape(x, name: str, *, min_rows: int, min_cols: int, bank: bool):
         layout = "[M, N, D]" if bank else "[N, D]"
         raise ValueError(f"{name} must be a {ndim}-D array {layout}, got shape {tuple(x.shape)}")
     n, d = x.shape[-2:]
-    if n < min_rows:
-        raise ValueError(f"{name} has N={n} samples; at least {min_rows} are needed")
+    if n < 3:
+        raise ValueError(f"{name} has N={n} samples; at least 3 are needed")
     if d < min_cols:
         raise ValueError(f"{name} has {d} columns; at least {min_cols} are needed")
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
+    if n != num_rows:
+        raise ValueError(f"{name} has {n} rows but labels has {num_rows}")
     return x
 
 
-def _check_finite(finite, name: str, shape) -> None:
+def row_summary(x: jax.Array, input_kind: str) -> tuple[jax.Array, ...]:
+    """Per row of x ([N, D] or [M, N, D]), what `check_values` needs: jittable, one pass over x.
+
+    Features: whether the row is finite. Probabilities: the row minimum and sum, from which a row is
+    finite iff both are (NaN propagates into both, +inf into the sum, -inf into the minimum, and +inf
+    with -inf makes the sum NaN); features keep `isfinite`, since the sum of a huge finite row may
+    overflow.
+    """
+    if input_kind == "probs":
+        return x.min(axis=-1), x.sum(axis=-1)
+    return (jnp.isfinite(x).all(axis=-1),)
+
+
+def check_values(summary, input_kind: str, shape, models=None) -> None:
+    """Raise a `ValueError` naming the first bad row, from the host copy of `row_summary`'s output."""
+    name = "probs" if input_kind == "probs" else "features"
+    if input_kind == "probs":
+        row_min, row_sum = (np.asarray(s, np.float64).reshape(-1) for s in summary)
+        finite = np.isfinite(row_min) & np.isfinite(row_sum)
+    else:
+        finite = np.asarray(summary[0]).reshape(-1)
     if not finite.all():
-        where = _where(int(np.flatnonzero(~finite)[0]), shape)
+        where = _where(int(np.flatnonzero(~finite)[0]), shape, models)
         raise ValueError(f"{name} contains NaN or inf (first at {where}); drop or fix those samples")
-
-
-def check_matrix(x, name: str, *, min_rows: int = 3, min_cols: int = 1, bank: bool = False):
-    """A finite numeric [N, D] matrix (or [M, N, D] bank) with N >= min_rows; returned unchanged."""
-    x = _check_shape(x, name, min_rows=min_rows, min_cols=min_cols, bank=bank)
-    if not is_traced(x):
-        if isinstance(x, jax.Array):
-            finite = np.asarray(jnp.isfinite(x).all(axis=-1)).reshape(-1)
-        else:
-            finite = np.isfinite(x).all(axis=-1).reshape(-1)
-        _check_finite(finite, name, x.shape)
-    return x
-
-
-def check_probs(probs, num_rows: int, *, bank: bool = False):
-    """Source-class probabilities [N, Z] (or [M, N, Z]): finite, non-negative, rows summing to 1."""
-    probs = _check_shape(probs, "probs", min_rows=3, min_cols=2, bank=bank)
-    if probs.shape[-2] != num_rows:
-        raise ValueError(f"probs has {probs.shape[-2]} rows but labels has {num_rows}")
-    if is_traced(probs):
-        return probs
-    finite, row_min, row_sum = _row_summary(probs)
-    _check_finite(finite, "probs", probs.shape)
+    if input_kind != "probs":
+        return
     if (row_min < 0).any():
         bad = int(np.flatnonzero(row_min < 0)[0])
         raise ValueError(
-            f"probs must be non-negative ({_where(bad, probs.shape)} has {row_min[bad]:.3g}); pass softmax outputs"
+            f"probs must be non-negative ({_where(bad, shape, models)} has {row_min[bad]:.3g}); pass softmax outputs"
         )
     worst = int(np.argmax(np.abs(row_sum - 1.0)))
     if abs(row_sum[worst] - 1.0) > PROBS_SUM_TOLERANCE:
         raise ValueError(
-            f"probs rows must sum to 1 ({_where(worst, probs.shape)} sums to {row_sum[worst]:.6g}); "
+            f"probs rows must sum to 1 ({_where(worst, shape, models)} sums to {row_sum[worst]:.6g}); "
             "pass softmax outputs, not logits"
         )
-    return probs
 
 
 def check_labels(labels, num_rows: int, num_classes: int) -> np.ndarray:
