@@ -6,7 +6,8 @@
 The first form probes a bank on every target for every run (cached), scores it with every
 estimator, and evaluates the scores against the oracle table of fine-tuned accuracies; the second
 scores the PARC release's probe pickles instead. Both write results.csv, summary.json, report.md
-and PNG plots to the output directory (`parc_jax.protocol`). Config fields are overridden with
+and PNG plots to the output directory (`parc_jax.protocol`, configs in `parc_jax.benchmark_config`,
+outputs in `parc_jax.benchmark_report`). Config fields are overridden with
 `--config.FIELD=VALUE`. Bad input prints one line on stderr and exits with status 2.
 """
 
@@ -51,16 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m parc_jax.benchmark " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     # Imported after parsing: the model and data stacks are heavy, and --help should be instant.
-    from parc_jax import protocol  # pylint: disable=import-outside-toplevel
+    from parc_jax import benchmark_config, benchmark_report, protocol  # pylint: disable=import-outside-toplevel
 
     try:
-        config = protocol.apply_overrides(protocol.load_config(args.config), parse_config_overrides(rest))
+        config = benchmark_config.apply_overrides(benchmark_config.load_config(args.config),
+                                                  parse_config_overrides(rest))
         if args.oracle:
             config.oracle = args.oracle
         if args.output_dir:
             config.output_dir = args.output_dir
         if not args.parc_release_probes:
-            protocol.enable_compilation_cache(config)
+            benchmark_config.enable_compilation_cache(config)
         if args.parc_release_probes:
             summary = protocol.run_release(args.parc_release_probes, config, progress=not args.no_progress,
                                            command=command)
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    protocol.print_summary(summary)
+    benchmark_report.print_summary(summary)
     print(f"\nwrote {config.output_dir}/results.csv, summary.json, report.md and plots")
     return 0
 

@@ -22,27 +22,23 @@ oracle table (`Architecture, Source Dataset, Target Dataset, Oracle`) by
 
 :func:`run_benchmark` does all of this for a config; :func:`run_release` does the scoring and
 evaluation for the PARC release's own probe pickles. Both write the results CSV, a JSON summary,
-a Markdown report and PNG plots with :func:`write_outputs`.
+a Markdown report and PNG plots (:mod:`parc_jax.benchmark_report`). The config fields, config
+files and overrides are in :mod:`parc_jax.benchmark_config`.
+
+This module holds the core: reading the oracle table, the leave-target-out and other baselines,
+scoring probe records, the ranking metrics and :func:`evaluate`, and the two runners.
 """
 
 from __future__ import annotations
 
-import ast
 import collections
 import csv
 import dataclasses
-import datetime
-import importlib.util
-import io
-import json
 import logging
 import math
 import os
 import pathlib
-import platform
 import re
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -52,11 +48,13 @@ from tqdm.auto import tqdm
 
 from parc_jax import estimators as _estimators
 from parc_jax import evaluation, ranking
+# default_config stays importable from here: config files that call `protocol.default_config()` keep working.
+from parc_jax.benchmark_config import default_config, validate_config  # noqa: F401
+from parc_jax.benchmark_report import RESULTS_KEY, write_outputs, write_results_csv
 from parc_jax.probe_files import ProbeRecord, read_probe_file
 
 log = logging.getLogger(__name__)
 
-RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
 ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
 
 #: Baseline columns (names as they appear in the results table).
@@ -87,192 +85,6 @@ RELEASE_NUM_CLASSES: Mapping[str, int] = {
 }
 
 _RUN_IN_NAME = re.compile(r"_(\d+)$")
-
-
-# --------------------------------------------------------------------------------------------
-# Config
-# --------------------------------------------------------------------------------------------
-
-
-def default_config() -> ml_collections.ConfigDict:
-    """The benchmark's config fields and their defaults.
-
-    Fields:
-      bank: a built-in bank name (configs/banks/), a bank config file, or "zoo_a,zoo_b".
-      targets: target dataset names (`parc_jax.data.load`).
-      runs: number of probe samples per target (run r uses seed 2020 + 3037 r).
-      budget: probe images per run (PARC: 500).
-      split, sampler: where and how the probe is drawn ("fixed" budget or "balanced").
-      estimators: variant names of `parc_jax.ranking.VARIANTS` ("all" for every one).
-      baselines: add the parameter count, depth and leave-target-out accuracy baselines.
-      oracle: CSV of fine-tuned accuracies (Architecture = bank entry name).
-      output_dir: where the results, report and plots go.
-      cache_dir: probe cache ("" = $PARC_JAX_CACHE or ~/.cache/parc_jax/probes).
-      data_dir: prepared datasets ("" = the data module's default).
-      batch_size, strategy, dtype: extraction settings (`parc_jax.extract.extract`).
-      plots: write the PNG plots.
-    """
-    c = ml_collections.ConfigDict()
-    c.bank = ""
-    c.targets = ()
-    c.runs = 5
-    c.budget = 500
-    c.split = "train"
-    c.sampler = "fixed"
-    c.estimators = tuple(ranking.VARIANTS)
-    c.baselines = True
-    c.oracle = ""
-    c.output_dir = "benchmark_results"
-    c.cache_dir = ""
-    c.data_dir = ""
-    c.batch_size = 128
-    c.strategy = "mesh"
-    c.dtype = "float32"
-    c.plots = True
-    return c
-
-
-def load_config(path: str | os.PathLike | None) -> ml_collections.ConfigDict:
-    """`get_config()` of a Python config file laid over :func:`default_config` (None: defaults).
-
-    Raises:
-      ValueError: missing file, no `get_config`, or a field the benchmark does not know.
-    """
-    config = default_config()
-    if path is None:
-        return config
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} not found; pass a Python file with get_config()")
-    spec = importlib.util.spec_from_file_location(f"_parc_jax_benchmark_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # a broken config file: report it in one line
-        raise ValueError(f"config file {str(path)!r} failed to load: {type(error).__name__}: {error}") from None
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {str(path)!r} defines no get_config(); add one returning a ConfigDict")
-    loaded = module.get_config()
-    items = loaded.items() if hasattr(loaded, "items") else dict(loaded).items()
-    for key, value in items:
-        if key not in config:
-            raise ValueError(f"config file {str(path)!r}: unknown field {key!r}; "
-                             f"valid fields: {', '.join(sorted(config))}")
-        config[key] = _coerce(key, value, config[key])
-    return config
-
-
-def _coerce(key: str, value, old):
-    """`value` converted to the type of the default `old` (a text override or a config value)."""
-    if isinstance(old, bool):
-        if isinstance(value, str):
-            if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(f"config.{key} expects true or false, got {value!r}")
-            return value.strip().lower() in ("true", "1", "yes")
-        return bool(value)
-    if isinstance(old, int):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"config.{key} expects an integer, got {value!r}") from None
-        if not number.is_integer():
-            raise ValueError(f"config.{key} expects an integer, got {value!r}")
-        return int(number)
-    if isinstance(old, tuple):
-        if isinstance(value, str):
-            try:
-                parsed = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                parsed = value
-            value = parsed if isinstance(parsed, (tuple, list)) else [s for s in value.split(",")]
-        if not isinstance(value, (tuple, list)):
-            raise ValueError(f"config.{key} expects a list of names, got {value!r}")
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    if value is None:
-        return ""
-    return str(value)
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, str]) -> ml_collections.ConfigDict:
-    """A copy of `config` with `{"field": "text"}` overrides (e.g. from `--config.runs=2`) applied.
-
-    Lists are given comma-separated (`--config.targets=digits,mnist5k`), booleans as true/false.
-
-    Raises:
-      ValueError: an unknown field or a value of the wrong type.
-    """
-    config = ml_collections.ConfigDict(config.to_dict())
-    for key, text in overrides.items():
-        if key not in config:
-            raise ValueError(f"unknown config field {key!r}; valid fields: {', '.join(sorted(config))}")
-        config[key] = _coerce(key, text, config[key])
-    return config
-
-
-def validate_config(config: ml_collections.ConfigDict, *, release: bool = False) -> list[str]:
-    """Checks a config before any work starts; returns the validated estimator names.
-
-    Args:
-      config: the benchmark config.
-      release: checking for :func:`run_release` (no bank or targets needed).
-
-    Raises:
-      ValueError: a field out of range, naming the field and what is allowed.
-    """
-    names = ranking.parse_estimators(list(config.estimators))
-    if not config.oracle:
-        raise ValueError("config.oracle is not set; pass the oracle CSV with --oracle FILE or --config.oracle=FILE")
-    if not pathlib.Path(config.oracle).is_file():
-        raise ValueError(f"oracle table {config.oracle!r} not found; pass an existing CSV with --oracle")
-    if not config.output_dir:
-        raise ValueError("config.output_dir is empty; pass --output-dir DIR")
-    if release:
-        return names
-    if not config.bank:
-        raise ValueError("config.bank is not set; pass --config.bank=NAME (a built-in bank, a config file "
-                         "or zoo names)")
-    if not config.targets:
-        raise ValueError("config.targets is empty; pass --config.targets=a,b (dataset names)")
-    if len(set(config.targets)) != len(config.targets):
-        raise ValueError(f"config.targets={list(config.targets)} lists a dataset twice")
-    if config.runs < 1:
-        raise ValueError(f"config.runs={config.runs} must be >= 1")
-    if config.budget < 2:
-        raise ValueError(f"config.budget={config.budget} must be >= 2 probe images")
-    if config.batch_size < 1:
-        raise ValueError(f"config.batch_size={config.batch_size} must be >= 1")
-    for key, allowed in (("sampler", ("fixed", "balanced")), ("strategy", ("mesh", "pmap")),
-                         ("dtype", ("float32", "bfloat16"))):
-        if config[key] not in allowed:
-            raise ValueError(f"config.{key}={config[key]!r} is not one of {', '.join(allowed)}")
-    return names
-
-
-def enable_compilation_cache(config: ml_collections.ConfigDict) -> pathlib.Path | None:
-    """Turns on JAX's persistent compilation cache beside the probe cache, unless one is set.
-
-    Every bank model's initialisation and extraction step is compiled once per process and
-    (run, target); with the cache, the same programs load from disk instead (the tiny-bank
-    benchmark runs ~2x faster, reruns more). The cache lives in `<probe cache>/../xla`.
-
-    Returns:
-      The cache directory, or None when the user had already configured one.
-    """
-    import jax  # pylint: disable=import-outside-toplevel
-
-    from parc_jax.probing import default_cache_dir  # pylint: disable=import-outside-toplevel
-
-    if jax.config.jax_compilation_cache_dir:
-        return None
-    path = pathlib.Path(config.cache_dir or default_cache_dir()).expanduser().absolute().parent / "xla"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        log.warning("no persistent compilation cache at %s: %s", path, error.strerror)
-        return None
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,6 +393,31 @@ def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None
 # --------------------------------------------------------------------------------------------
 
 
+def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], estimator_names: Sequence[str],
+                        baseline_names: Sequence[str], oracle: Mapping[tuple[str, str, str], float],
+                        layers: Mapping[str, int] | None, timings: Mapping[str, Timing], setup: dict,
+                        model_rows: list[dict], command: str) -> dict:
+    """Writes results.csv to `config.output_dir`, evaluates it, then the summary, report and plots.
+
+    Returns the summary (`benchmark_report.write_outputs`). The protocol numbers are computed from
+    the written results.csv, so that a direct `evaluation.parc_protocol(output_dir/results.csv,
+    oracle, ...)` call gives the same values.
+    """
+    out = pathlib.Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.csv"
+    write_results_csv(results_path, rows, [*estimator_names, *baseline_names])
+    evaluated = evaluate(results_path, config.oracle, layers=layers)
+    accuracies = {(r["Architecture"], r["Source Dataset"], r["Target Dataset"]):
+                  oracle.get((_key(r["Architecture"]), _key(r["Source Dataset"]), _key(r["Target Dataset"])), math.nan)
+                  for r in rows}
+    return write_outputs(out, evaluated, rows=rows, estimator_names=estimator_names, baseline_names=baseline_names,
+                         accuracies=accuracies,
+                         timing={name: timings[name].summary() for name in estimator_names if name in timings},
+                         setup=setup, model_rows=model_rows, plots=config.plots, command=command,
+                         config=config.to_dict())
+
+
 def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, command: str = "") -> dict:
     """Runs the PARC protocol on a bank and writes the outputs to `config.output_dir`.
 
@@ -644,10 +481,8 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
         "oracle": str(config.oracle), "cache_dir": str(config.cache_dir or default_cache_dir()),
         "dtype": config.dtype, "wall_s": wall, "probe_s": probe_seconds,
     }
-    return write_outputs(config.output_dir, rows=rows, estimator_names=names, baseline_names=baselines,
-                         oracle_path=config.oracle, layers=depth, timings=timings, setup=setup,
-                         model_rows=model_rows, plots=config.plots, command=command,
-                         config=config.to_dict())
+    return _evaluate_and_write(config, rows=rows, estimator_names=names, baseline_names=baselines, oracle=oracle,
+                               layers=depth, timings=timings, setup=setup, model_rows=model_rows, command=command)
 
 
 def find_release_probes(directory: str | os.PathLike) -> dict[int, list[pathlib.Path]]:
@@ -752,305 +587,5 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
         "targets": sorted({r["Target Dataset"] for r in rows}), "runs": len(by_run),
         "oracle": str(config.oracle), "wall_s": time.perf_counter() - start,
     }
-    return write_outputs(config.output_dir, rows=rows, estimator_names=names, baseline_names=baselines,
-                         oracle_path=config.oracle, layers=None, timings=timings, setup=setup,
-                         model_rows=model_rows, plots=config.plots, command=command,
-                         config=config.to_dict())
-
-
-# --------------------------------------------------------------------------------------------
-# Outputs
-# --------------------------------------------------------------------------------------------
-
-
-def _atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:
-    """Writes via a temporary file in the same directory, then renames it onto `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(pathlib.Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; outputs are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_results_csv(path: str | os.PathLike, rows: Sequence[dict], methods: Sequence[str]) -> None:
-    """The results table in the PARC release's format; NaN scores are written as empty cells."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*RESULTS_KEY, *methods])
-    for row in rows:
-        cells = [row[k] for k in RESULTS_KEY]
-        for m in methods:
-            value = row[m]
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
-            cells.append("" if missing else repr(float(value)))
-        writer.writerow(cells)
-    _atomic_write(pathlib.Path(path), lambda p: p.write_text(buffer.getvalue()))
-
-
-def _environment() -> dict:
-    import jax  # pylint: disable=import-outside-toplevel
-
-    devices = jax.devices()
-    return {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "jax": jax.__version__, "python": platform.python_version(), "backend": jax.default_backend(),
-        "devices": f"{len(devices)} x {devices[0].device_kind}", "host": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, np.integer)):
-        return _json_safe(value.item())
-    return value
-
-
-def write_outputs(output_dir, *, rows: list[dict], estimator_names: Sequence[str], baseline_names: Sequence[str],
-                  oracle_path, layers: Mapping[str, int] | None, timings: Mapping[str, Timing], setup: dict,
-                  model_rows: list[dict], plots: bool = True, command: str = "", config: dict | None = None) -> dict:
-    """Writes results.csv, summary.json, report.md and the PNG plots; returns the summary.
-
-    The protocol numbers are computed from the written results.csv, so that a direct
-    `evaluation.parc_protocol(output_dir/results.csv, oracle, ...)` call gives the same values.
-    """
-    out = pathlib.Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    methods = [*estimator_names, *baseline_names]
-    results_path = out / "results.csv"
-    write_results_csv(results_path, rows, methods)
-    evaluated = evaluate(results_path, oracle_path, layers=layers)
-    summary = {
-        "setup": setup,
-        "environment": _environment(),
-        "command": command,
-        "config": config or {},
-        "estimators": list(estimator_names),
-        "baselines": list(baseline_names),
-        "timing": {name: timings[name].summary() for name in estimator_names if name in timings},
-        "models": model_rows,
-        **evaluated,
-    }
-    summary = _json_safe(summary)
-    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
-    figures = []
-    if plots:
-        figures = write_plots(out, rows, methods, read_oracle(oracle_path), summary)
-    report = markdown_report(summary, figures)
-    _atomic_write(out / "report.md", lambda p: p.write_text(report))
-    summary["report"] = report
-    return summary
-
-
-def _fmt(value, digits: int = 1, std=None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    text = f"{value:.{digits}f}"
-    if std is not None and math.isfinite(std):
-        text += f" ± {std:.{digits}f}"
-    return text
-
-
-def methods_table(summary: dict) -> str:
-    """The Markdown table of methods x metrics (mean ± std over runs) with time per estimator."""
-    plastic = summary.get("pearson_plasticity")
-    header = ["method", "Pearson ×100", "Pearson ×100 + plasticity", "Kendall τ", "weighted τ",
-              "top-1 rel. acc. %", "regret@1", "ms / bank", "ms / model"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method in [*summary["estimators"], *summary["baselines"]]:
-        pearson = summary["pearson"][method]
-        ranks = summary["summary"][method]
-        timing = summary["timing"].get(method)
-        cells = [
-            method if method in summary["estimators"] else f"*{method}*",
-            _fmt(pearson["mean"], 1, math.sqrt(pearson["variance"]) if pearson["variance"] is not None else None),
-            _fmt(plastic[method]["mean"], 1, math.sqrt(plastic[method]["variance"])
-                 if plastic and plastic[method]["variance"] is not None else None) if plastic else "n/a",
-            _fmt(ranks["kendall_tau"]["mean"], 3, ranks["kendall_tau"]["std"]),
-            _fmt(ranks["weighted_tau"]["mean"], 3, ranks["weighted_tau"]["std"]),
-            _fmt(ranks["top1_relative_accuracy"]["mean"], 1, ranks["top1_relative_accuracy"]["std"]),
-            _fmt(ranks["regret_at_1"]["mean"], 2, ranks["regret_at_1"]["std"]),
-            _fmt(1e3 * timing["mean_s_per_bank"], 1) if timing else "—",
-            _fmt(timing["mean_ms_per_model"], 2) if timing else "—",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _per_target_table(summary: dict) -> str:
-    per_target = summary["per_target"]
-    methods = [*summary["estimators"], *summary["baselines"]]
-    targets = list(per_target[methods[0]])
-    lines = ["| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
-    for m in methods:
-        lines.append(f"| {m} | " + " | ".join(_fmt(per_target[m][t]["pearson"], 1) for t in targets) + " |")
-    return "\n".join(lines)
-
-
-def _models_table(summary: dict) -> str:
-    rows = summary["models"]
-    keys = [k for k in rows[0] if any(r.get(k) is not None for r in rows)]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for r in rows:
-        lines.append("| " + " | ".join("" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
-                                       for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
-    """The Markdown report: setup, the methods table, per-target Pearson, the bank, the plots."""
-    setup, env = summary["setup"], summary["environment"]
-    if setup["mode"] == "bank":
-        title = f"PARC protocol on the `{setup['bank']}` bank"
-        what = (f"{setup['models']} models, targets {', '.join(setup['targets'])}; {setup['runs']} runs of a "
-                f"{setup['budget']}-image probe ({setup['sampler']} sampler, {setup['split']} split); "
-                f"a model is never scored on its own source dataset.")
-        wall = (f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s; "
-                "cached probes load instantly)")
-    else:
-        title = "PARC release probes"
-        what = (f"{setup['models']} models from `{setup['probes']}`, targets {', '.join(setup['targets'])}, "
-                f"{setup['runs']} runs; transfers with source = target left out.")
-        wall = f"wall time {setup['wall_s']:.0f} s"
-    parts = [
-        f"# {title}", "",
-        f"- {what}",
-        f"- oracle (fine-tuned accuracy, %): `{setup['oracle']}`",
-        f"- {env['date_utc']}, jax {env['jax']} on {env['backend']} ({env['devices']}, {env['cpus']} CPUs"
-        + (f", 1-min load average {env['load_average_1min']:.1f} at the end" if env.get("load_average_1min") else "")
-        + f"); {wall}",
-    ]
-    if summary.get("command"):
-        parts.append(f"- command: `{summary['command']}`")
-    parts += [
-        "", "## How well each method predicts fine-tuned accuracy", "",
-        "Mean ± std over runs. *Pearson ×100*: the PARC paper's metric (per target, over the models with a "
-        "positive oracle, averaged over targets; `evaluation.parc_protocol`); *+ plasticity*: each column "
-        "z-scored over the table plus depth/50. Kendall τ (tau-b), weighted τ (Vigna, hyperbolic weights), "
-        "top-1 relative accuracy (accuracy of the top-scored model / best accuracy) and regret@1 "
-        "(best accuracy − that of the top-scored model, in points) are per (run, target), averaged over targets. "
-        "Time: one `score_bank` call over the bank of a (run, target), after a warm-up call (no compilation). "
-        "Baselines in *italics*: log10 parameter count, depth, and the model's mean fine-tuned accuracy on the "
-        "other targets.",
-        "", methods_table(summary), "",
-        "## Pearson ×100 per target (mean over runs)", "", _per_target_table(summary), "",
-        "## Models", "", _models_table(summary), "",
-    ]
-    if figures:
-        parts += ["## Plots", ""] + [f"![{pathlib.Path(f).stem}]({f})" for f in figures] + [""]
-    return "\n".join(parts)
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
-
-def _save_figure(figure, path: pathlib.Path) -> None:
-    _atomic_write(path, lambda p: figure.savefig(p, dpi=110))
-
-
-def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
-                oracle: Mapping[tuple[str, str, str], float], summary: dict) -> list[str]:
-    """PNG plots: per target, each method's score against fine-tuned accuracy (a grid, one
-    panel per method, one point per model: mean ± std of the score over runs); the protocol's
-    Pearson per method; time per estimator. Returns the file names written."""
-    from matplotlib import colormaps  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
-
-    written = []
-    targets = list(dict.fromkeys(r["Target Dataset"] for r in rows))
-    models = list(dict.fromkeys((r["Architecture"], r["Source Dataset"]) for r in rows))
-    palette = colormaps["tab10" if len(models) <= 10 else "tab20"]
-    markers = "osD^v<>Ph*X"
-    style = {m: (palette(i % palette.N), markers[i % len(markers)]) for i, m in enumerate(models)}
-    for target in targets:
-        by_model: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
-        for r in rows:
-            if r["Target Dataset"] == target:
-                by_model[(r["Architecture"], r["Source Dataset"])].append(r)
-        ncols = min(4, len(methods))
-        nrows = math.ceil(len(methods) / ncols)
-        figure = Figure(figsize=(3.3 * ncols + 2.2, 2.7 * nrows + 0.8), layout="constrained")
-        axes = figure.subplots(nrows, ncols, squeeze=False)
-        handles = {}
-        for ax, method in zip(axes.flat, methods):
-            for model, model_rows in by_model.items():
-                accuracy = oracle.get((_key(model[0]), _key(model[1]), _key(target)), math.nan)
-                if not accuracy > 0:
-                    continue
-                values = np.array([np.nan if r[method] is None else float(r[method]) for r in model_rows])
-                if not np.isfinite(values).any():
-                    continue
-                color, marker = style[model]
-                handle = ax.errorbar(np.nanmean(values), accuracy, xerr=np.nanstd(values), fmt=marker,
-                                     color=color, markersize=5, capsize=2)
-                handles[model] = handle
-            pearson = summary["per_target"][method].get(target, {}).get("pearson")
-            ax.set_title(f"{method}\nPearson×100 {_fmt(pearson, 1)}", fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.locator_params(axis="x", nbins=4)
-            ax.ticklabel_format(axis="x", useOffset=False)
-        for ax in list(axes.flat)[len(methods):]:
-            ax.set_visible(False)
-        figure.supxlabel("score (mean ± std over runs)", fontsize=9)
-        figure.supylabel("fine-tuned accuracy (%)", fontsize=9)
-        figure.suptitle(f"target {target}: score vs fine-tuned accuracy", fontsize=11)
-        labels = [m[0] if m[0].endswith(m[1]) or m[1] in m[0] else f"{m[0]} ({m[1]})" for m in handles]
-        figure.legend(list(handles.values()), labels, loc="outside right upper", fontsize=7, frameon=False,
-                      ncol=1 if len(handles) <= 24 else 2)
-        name = f"scores_vs_accuracy_{_safe_name(target)}.png"
-        _save_figure(figure, out / name)
-        written.append(name)
-
-    plastic = summary.get("pearson_plasticity")
-    figure = Figure(figsize=(max(6.0, 0.55 * len(methods) + 2), 3.6), layout="constrained")
-    ax = figure.subplots()
-    x = np.arange(len(methods))
-    width = 0.4 if plastic else 0.7
-    series = [("without plasticity", summary["pearson"])] + ([("with plasticity", plastic)] if plastic else [])
-    for i, (label, table) in enumerate(series):
-        means = [table[m]["mean"] if table[m]["mean"] is not None else np.nan for m in methods]
-        stds = [math.sqrt(table[m]["variance"]) if table[m]["variance"] is not None else 0.0 for m in methods]
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=label)
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.set_xticks(x, methods, rotation=40, ha="right", fontsize=8)
-    ax.set_ylabel("Pearson ×100 (mean over runs)")
-    ax.set_title("PARC protocol: correlation with fine-tuned accuracy", fontsize=10)
-    ax.legend(fontsize=8)
-    _save_figure(figure, out / "pearson.png")
-    written.append("pearson.png")
-
-    timed = [m for m in methods if m in summary["timing"]]
-    if timed:
-        figure = Figure(figsize=(6.0, 0.35 * len(timed) + 1.2), layout="constrained")
-        ax = figure.subplots()
-        values = [summary["timing"][m]["mean_ms_per_model"] or np.nan for m in timed]
-        ax.barh(np.arange(len(timed)), values, color="tab:blue")
-        ax.set_yticks(np.arange(len(timed)), timed, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("ms per model (one score_bank call over the bank / models, after warm-up)")
-        env = summary["environment"]
-        ax.set_title(f"time per estimator ({env['backend']}, {env['devices']})", fontsize=10)
-        for i, v in enumerate(values):
-            ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
-        _save_figure(figure, out / "time_per_estimator.png")
-        written.append("time_per_estimator.png")
-    return written
-
-
-def print_summary(summary: dict, stream=None) -> None:
-    """The methods table on stdout (what the CLI prints at the end)."""
-    stream = stream or sys.stdout
-    stream.write(methods_table(summary) + "\n")
+    return _evaluate_and_write(config, rows=rows, estimator_names=names, baseline_names=baselines, oracle=oracle,
+                               layers=None, timings=timings, setup=setup, model_rows=model_rows, command=command)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parc_jax import benchmark, estimators, evaluation, models, protocol, ranking
+from parc_jax import benchmark, benchmark_config, benchmark_report, estimators, evaluation, models, protocol, ranking
 from parc_jax.bank import load_bank
 from parc_jax.probing import probe_bank
 
@@ -80,9 +80,9 @@ def tiny(tmp_path_factory):
     oracle = _write_oracle(root / "oracle.csv", ORACLE)
     config = root / "config.py"
     config.write_text(
-        "from parc_jax import protocol\n\n\n"
+        "from parc_jax import benchmark_config\n\n\n"
         "def get_config():\n"
-        "    c = protocol.default_config()\n"
+        "    c = benchmark_config.default_config()\n"
         f"    c.bank = {str(root / 'bank.py')!r}\n"
         f"    c.targets = {TARGETS!r}\n"
         f"    c.estimators = {ESTIMATORS!r}\n"
@@ -101,7 +101,7 @@ def test_outputs_exist_and_parse(tiny):
     out = tiny["out"]
     rows = _read_csv(out / "results.csv")
     baselines = [protocol.BASELINE_PARAMS, protocol.BASELINE_DEPTH, protocol.BASELINE_OTHER_TARGETS]
-    assert list(rows[0]) == [*protocol.RESULTS_KEY, *ESTIMATORS, *baselines]
+    assert list(rows[0]) == [*benchmark_report.RESULTS_KEY, *ESTIMATORS, *baselines]
     # 2 runs x 2 targets x 3 models (each target leaves out the model trained on it).
     assert len(rows) == RUNS * len(TARGETS) * 3
     assert all(r["Source Dataset"] != r["Target Dataset"] for r in rows)
@@ -320,14 +320,14 @@ def test_release_probe_errors(tmp_path):
 # ---- small pieces ------------------------------------------------------------------------------
 
 def test_overrides_follow_the_default_types():
-    config = protocol.apply_overrides(protocol.default_config(), {
+    config = benchmark_config.apply_overrides(benchmark_config.default_config(), {
         "runs": "3", "targets": "digits, mnist5k", "plots": "false", "estimators": "('logme', 'knn1')"})
     assert config.runs == 3 and config.targets == ("digits", "mnist5k") and config.plots is False
     assert config.estimators == ("logme", "knn1")
     with pytest.raises(ValueError, match="config.runs expects an integer"):
-        protocol.apply_overrides(config, {"runs": "2.5"})
+        benchmark_config.apply_overrides(config, {"runs": "2.5"})
     with pytest.raises(ValueError, match="config.plots expects true or false"):
-        protocol.apply_overrides(config, {"plots": "maybe"})
+        benchmark_config.apply_overrides(config, {"plots": "maybe"})
 
 
 def test_leave_target_out_accuracy():
@@ -342,7 +342,7 @@ def test_evaluate_without_depths_skips_plasticity(tmp_path):
         {"Run": run, "Architecture": arch, "Source Dataset": "src", "Target Dataset": "tgt",
          "good": acc + noise, "anti": -acc}
         for run, noise in ((0, 0.0), (1, 0.5)) for arch, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))]
-    protocol.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
+    benchmark_report.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
     oracle = _write_oracle(tmp_path / "oracle.csv", [(a, "src", "tgt", acc) for a, acc in
                                                      (("a", 70.0), ("b", 80.0), ("c", 75.0))])
     out = protocol.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2})  # no depth for c
