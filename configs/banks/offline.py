@@ -24,18 +24,18 @@ SOURCES = ("mnist5k", "fashion_mnist_deb", "digits")
 
 
 def get_config():
-  c = ml_collections.ConfigDict()
-  c.name = "offline"
-  entries = [
-      dict(name=name, model=name, weights=None, source_dataset="imagenet", seed=0, image_size=64)
-      for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-  ]
-  entries += [
-      dict(name=f"{model}@{source}", model=model, weights=f"offline_weights/{model}__{source}",
-           source_dataset=source, seed=0, image_size=None)
-      for model in SMALL_MODELS for source in SOURCES
-  ]
-  entries.append(dict(name="cnn_small@random", model="cnn_small", weights="random",
-                      source_dataset="none", seed=0, image_size=None))
-  c.models = entries
-  return c
+    c = ml_collections.ConfigDict()
+    c.name = "offline"
+    entries = [
+        dict(name=name, model=name, weights=None, source_dataset="imagenet", seed=0, image_size=64)
+        for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+    ]
+    entries += [
+        dict(name=f"{model}@{source}", model=model, weights=f"offline_weights/{model}__{source}",
+             source_dataset=source, seed=0, image_size=None)
+        for model in SMALL_MODELS for source in SOURCES
+    ]
+    entries.append(dict(name="cnn_small@random", model="cnn_small", weights="random",
+                        source_dataset="none", seed=0, image_size=None))
+    c.models = entries
+    return c

@@ -8,4 +8,4 @@ from parc_jax.finetune import default_config
 
 
 def get_config():
-  return default_config()
+    return default_config()

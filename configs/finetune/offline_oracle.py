@@ -30,22 +30,22 @@ from parc_jax.finetune import default_config
 
 
 def get_config():
-  c = default_config()
-  c.mode = "finetune"
-  c.targets = ("fashion_mnist_deb", "mnist5k", "digits")
-  c.optimizer = "sgd"
-  c.learning_rates = (0.1, 0.01)
-  c.weight_decays = (1e-4,)
-  c.batch_size = 32
-  c.num_epochs = 2.0
-  c.final = "selected_run"
-  c.image_size = 0  # each bank entry's own input size (the bank sets 64 px for EfficientNet-Lite)
-  c.max_train_examples = 500
-  c.max_test_examples = 500
-  c.augment = True
-  c.augment_scale = (0.6, 1.0)
-  c.augment_flip = False
-  c.checkpoint_every_steps = 13
-  c.bn_recalibration_batches = 1000  # every full batch of the run's training images
-  c.log_every_steps = 10
-  return c
+    c = default_config()
+    c.mode = "finetune"
+    c.targets = ("fashion_mnist_deb", "mnist5k", "digits")
+    c.optimizer = "sgd"
+    c.learning_rates = (0.1, 0.01)
+    c.weight_decays = (1e-4,)
+    c.batch_size = 32
+    c.num_epochs = 2.0
+    c.final = "selected_run"
+    c.image_size = 0  # each bank entry's own input size (the bank sets 64 px for EfficientNet-Lite)
+    c.max_train_examples = 500
+    c.max_test_examples = 500
+    c.augment = True
+    c.augment_scale = (0.6, 1.0)
+    c.augment_flip = False
+    c.checkpoint_every_steps = 13
+    c.bn_recalibration_batches = 1000  # every full batch of the run's training images
+    c.log_every_steps = 10
+    return c

@@ -17,19 +17,19 @@ from parc_jax.finetune import default_config
 
 
 def get_config():
-  c = default_config()
-  c.mode = "scratch"
-  c.models = ("cnn_small", "resnet_tiny")
-  c.targets = ("mnist5k", "fashion_mnist_deb", "digits")
-  c.optimizer = "sgd"
-  c.learning_rates = (0.1, 0.03)
-  c.weight_decays = (5e-4,)
-  c.batch_size = 128
-  c.num_epochs = 10.0
-  c.final = "selected_run"
-  c.max_train_examples = 10000  # Fashion-MNIST: a stratified 10k of its 60k keeps this CPU-friendly
-  c.augment = True
-  c.augment_scale = (0.6, 1.0)  # digits and clothes: keep most of the object
-  c.augment_flip = False        # a flipped digit is another symbol
-  c.checkpoint_every_steps = 100
-  return c
+    c = default_config()
+    c.mode = "scratch"
+    c.models = ("cnn_small", "resnet_tiny")
+    c.targets = ("mnist5k", "fashion_mnist_deb", "digits")
+    c.optimizer = "sgd"
+    c.learning_rates = (0.1, 0.03)
+    c.weight_decays = (5e-4,)
+    c.batch_size = 128
+    c.num_epochs = 10.0
+    c.final = "selected_run"
+    c.max_train_examples = 10000  # Fashion-MNIST: a stratified 10k of its 60k keeps this CPU-friendly
+    c.augment = True
+    c.augment_scale = (0.6, 1.0)  # digits and clothes: keep most of the object
+    c.augment_flip = False        # a flipped digit is another symbol
+    c.checkpoint_every_steps = 100
+    return c

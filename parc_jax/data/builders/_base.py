@@ -20,112 +20,112 @@ log = logging.getLogger(__name__)
 
 
 class DataUnavailableError(ValueError):
-  """Source data or a prepared dataset is missing; the message says how to get it."""
+    """Source data or a prepared dataset is missing; the message says how to get it."""
 
 
 @dataclasses.dataclass(eq=False)
 class SubsetConfig(tfds.core.BuilderConfig):
-  """Builder config: the full dataset, or the first ``max_per_split`` examples of every split.
+    """Builder config: the full dataset, or the first ``max_per_split`` examples of every split.
 
-  Subsets exist for fast tests; they prepare into their own folder (``<name>/<config>/``).
-  """
+    Subsets exist for fast tests; they prepare into their own folder (``<name>/<config>/``).
+    """
 
-  max_per_split: int | None = None
+    max_per_split: int | None = None
 
 
 FULL = SubsetConfig(name="full", description="All examples of every split.")
 
 
 def subset_config(max_per_split: int) -> SubsetConfig:
-  """Config keeping the first ``max_per_split`` examples of every split (source order)."""
-  if max_per_split < 1:
-    raise ValueError(f"max_per_split must be >= 1, got {max_per_split}")
-  return SubsetConfig(name=f"first{max_per_split}", max_per_split=max_per_split,
-                      description=f"The first {max_per_split} examples of every split.")
+    """Config keeping the first ``max_per_split`` examples of every split (source order)."""
+    if max_per_split < 1:
+        raise ValueError(f"max_per_split must be >= 1, got {max_per_split}")
+    return SubsetConfig(name=f"first{max_per_split}", max_per_split=max_per_split,
+                        description=f"The first {max_per_split} examples of every split.")
 
 
 def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-  """Deterministic stratified train/test split of source indices.
+    """Deterministic stratified train/test split of source indices.
 
-  For each class ``c`` in ascending order, the source indices of ``c`` (in source order) are
-  permuted with one ``np.random.default_rng(seed)`` generator consumed class by class; the first
-  ``round(test_fraction * n_c)`` go to test, the rest to train. Both index lists are returned
-  sorted (source order is kept inside each split).
+    For each class ``c`` in ascending order, the source indices of ``c`` (in source order) are
+    permuted with one ``np.random.default_rng(seed)`` generator consumed class by class; the first
+    ``round(test_fraction * n_c)`` go to test, the rest to train. Both index lists are returned
+    sorted (source order is kept inside each split).
 
-  Args:
-    labels: ``[N]`` integer class labels.
-    test_fraction: fraction of every class that goes to the test split, in ``(0, 1)``.
-    seed: seed of the generator.
+    Args:
+      labels: ``[N]`` integer class labels.
+      test_fraction: fraction of every class that goes to the test split, in ``(0, 1)``.
+      seed: seed of the generator.
 
-  Returns:
-    ``(train_indices, test_indices)``, disjoint, covering ``range(N)``.
-  """
-  if not 0.0 < test_fraction < 1.0:
-    raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-  labels = np.asarray(labels)
-  rng = np.random.default_rng(seed)
-  train, test = [], []
-  for c in np.unique(labels):
-    idx = rng.permutation(np.flatnonzero(labels == c))
-    n_test = int(round(test_fraction * idx.size))
-    test.append(idx[:n_test])
-    train.append(idx[n_test:])
-  return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    Returns:
+      ``(train_indices, test_indices)``, disjoint, covering ``range(N)``.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(test_fraction * idx.size))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
 class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Base for builders whose source fits in memory as ``uint8 [N, H, W, C]`` + ``int [N]``.
+    """Base for builders whose source fits in memory as ``uint8 [N, H, W, C]`` + ``int [N]``.
 
-  Subclasses set ``IMAGE_SHAPE``, ``CLASS_NAMES``, ``DESCRIPTION``, ``HOMEPAGE``, ``CITATION``
-  and implement :meth:`check_source` and :meth:`load_arrays`.
-  """
+    Subclasses set ``IMAGE_SHAPE``, ``CLASS_NAMES``, ``DESCRIPTION``, ``HOMEPAGE``, ``CITATION``
+    and implement :meth:`check_source` and :meth:`load_arrays`.
+    """
 
-  BUILDER_CONFIGS = [FULL]
-  IMAGE_SHAPE: tuple[int, int, int]
-  CLASS_NAMES: tuple[str, ...]
-  DESCRIPTION = ""
-  HOMEPAGE = ""
-  CITATION = ""
+    BUILDER_CONFIGS = [FULL]
+    IMAGE_SHAPE: tuple[int, int, int]
+    CLASS_NAMES: tuple[str, ...]
+    DESCRIPTION = ""
+    HOMEPAGE = ""
+    CITATION = ""
 
-  @abc.abstractmethod
-  def check_source(self) -> None:
-    """Raises :class:`DataUnavailableError` (saying how to install it) if the source is missing."""
+    @abc.abstractmethod
+    def check_source(self) -> None:
+        """Raises :class:`DataUnavailableError` (saying how to install it) if the source is missing."""
 
-  @abc.abstractmethod
-  def load_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Returns ``{split: (images uint8 [N, H, W, C], labels int [N])}`` from the source."""
+    @abc.abstractmethod
+    def load_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Returns ``{split: (images uint8 [N, H, W, C], labels int [N])}`` from the source."""
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Tensor(shape=self.IMAGE_SHAPE, dtype=np.uint8,
-                                          encoding=tfds.features.Encoding.BYTES),
-            "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
-        }),
-        supervised_keys=("image", "label"),
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
-        disable_shuffling=True,  # keep the source order: indices stay meaningful
-    )
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.DESCRIPTION,
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Tensor(shape=self.IMAGE_SHAPE, dtype=np.uint8,
+                                              encoding=tfds.features.Encoding.BYTES),
+                "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
+            }),
+            supervised_keys=("image", "label"),
+            homepage=self.HOMEPAGE,
+            citation=self.CITATION,
+            disable_shuffling=True,  # keep the source order: indices stay meaningful
+        )
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # nothing is downloaded
-    self.check_source()
-    arrays = self.load_arrays()
-    limit = getattr(self.builder_config, "max_per_split", None)
-    gens = {}
-    for split, (images, labels) in arrays.items():
-      if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-      gens[split] = self._generate_examples(images=images, labels=labels)
-    return gens
+    def _split_generators(self, dl_manager):
+        del dl_manager  # nothing is downloaded
+        self.check_source()
+        arrays = self.load_arrays()
+        limit = getattr(self.builder_config, "max_per_split", None)
+        gens = {}
+        for split, (images, labels) in arrays.items():
+            if limit is not None:
+                images, labels = images[:limit], labels[:limit]
+            gens[split] = self._generate_examples(images=images, labels=labels)
+        return gens
 
-  def _generate_examples(self, images, labels):
-    if images.shape[1:] != tuple(self.IMAGE_SHAPE) or images.dtype != np.uint8:
-      raise ValueError(f"{self.name}: expected uint8 images of shape {self.IMAGE_SHAPE}, got "
-                       f"{images.dtype} {images.shape[1:]}")
-    for i in range(images.shape[0]):
-      yield i, {"image": images[i], "label": int(labels[i])}
+    def _generate_examples(self, images, labels):
+        if images.shape[1:] != tuple(self.IMAGE_SHAPE) or images.dtype != np.uint8:
+            raise ValueError(f"{self.name}: expected uint8 images of shape {self.IMAGE_SHAPE}, got "
+                             f"{images.dtype} {images.shape[1:]}")
+        for i in range(images.shape[0]):
+            yield i, {"image": images[i], "label": int(labels[i])}

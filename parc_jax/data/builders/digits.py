@@ -17,32 +17,32 @@ SPLIT_SEED = 2020
 
 
 class Digits(_base.ArrayImageBuilder):
-  """scikit-learn's 8x8 digits with a stratified 80/20 split."""
+    """scikit-learn's 8x8 digits with a stratified 80/20 split."""
 
-  name = "digits"
-  VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release (sklearn load_digits, stratified 80/20).",
-                   "1.1.0": "Images stored as raw bytes (faster reads)."}
-  IMAGE_SHAPE = (8, 8, 1)
-  CLASS_NAMES = tuple(str(d) for d in range(10))
-  DESCRIPTION = ("1,797 8x8 digits from scikit-learn (values 0..16 scaled to 0..255); "
-                 "stratified split, 20% of every class to test, numpy seed 2020.")
-  HOMEPAGE = "https://archive.ics.uci.edu/dataset/80"
-  CITATION = ("@misc{alpaydin1998optical, title={Optical Recognition of Handwritten Digits}, "
-              "author={Alpaydin, E. and Kaynak, C.}, howpublished={UCI Machine Learning "
-              "Repository}, year={1998}}")
+    name = "digits"
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release (sklearn load_digits, stratified 80/20).",
+                     "1.1.0": "Images stored as raw bytes (faster reads)."}
+    IMAGE_SHAPE = (8, 8, 1)
+    CLASS_NAMES = tuple(str(d) for d in range(10))
+    DESCRIPTION = ("1,797 8x8 digits from scikit-learn (values 0..16 scaled to 0..255); "
+                   "stratified split, 20% of every class to test, numpy seed 2020.")
+    HOMEPAGE = "https://archive.ics.uci.edu/dataset/80"
+    CITATION = ("@misc{alpaydin1998optical, title={Optical Recognition of Handwritten Digits}, "
+                "author={Alpaydin, E. and Kaynak, C.}, howpublished={UCI Machine Learning "
+                "Repository}, year={1998}}")
 
-  def check_source(self) -> None:
-    try:
-      import sklearn.datasets  # noqa: F401  pylint: disable=import-outside-toplevel
-    except ImportError as e:
-      raise _base.DataUnavailableError(
-          "digits needs scikit-learn's bundled copy: `pip install scikit-learn`") from e
+    def check_source(self) -> None:
+        try:
+            import sklearn.datasets  # noqa: F401  pylint: disable=import-outside-toplevel
+        except ImportError as e:
+            raise _base.DataUnavailableError(
+                "digits needs scikit-learn's bundled copy: `pip install scikit-learn`") from e
 
-  def load_arrays(self):
-    from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
-    d = load_digits()
-    images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    y = d.target.astype(np.int64)
-    train, test = _base.stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return {"train": (images[train], y[train]), "test": (images[test], y[test])}
+    def load_arrays(self):
+        from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+        d = load_digits()
+        images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+        y = d.target.astype(np.int64)
+        train, test = _base.stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+        return {"train": (images[train], y[train]), "test": (images[test], y[test])}
