@@ -48,8 +48,7 @@ from tqdm.auto import tqdm
 
 from parc_jax import estimators as _estimators
 from parc_jax import evaluation, ranking
-# default_config stays importable from here: config files that call `protocol.default_config()` keep working.
-from parc_jax.benchmark_config import default_config, validate_config  # noqa: F401
+from parc_jax.benchmark_config import validate_config
 from parc_jax.benchmark_report import RESULTS_KEY, write_outputs, write_results_csv
 from parc_jax.probe_files import ProbeRecord, read_probe_file
 
@@ -424,7 +423,7 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     Probe sets come from the probe cache when present (a rerun only re-scores).
 
     Args:
-      config: see :func:`default_config`.
+      config: see :func:`parc_jax.benchmark_config.default_config`.
       progress: show progress bars.
       command: the command line, recorded in the outputs.
 

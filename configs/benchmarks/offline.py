@@ -8,11 +8,11 @@ command). Probe sets are cached (~/.cache/parc_jax/probes or $PARC_JAX_CACHE): a
 re-scores. The outputs (results.csv, summary.json, report.md, PNG plots) go to output_dir.
 """
 
-from parc_jax import protocol
+from parc_jax import benchmark_config
 
 
 def get_config():
-    c = protocol.default_config()
+    c = benchmark_config.default_config()
     c.bank = "offline"
     c.targets = ("fashion_mnist_deb", "mnist5k", "digits")
     c.runs = 5
