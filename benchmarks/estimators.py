@@ -44,6 +44,8 @@ GOAL = dict(M=8, N=500, D=2048, C=37)
 GOAL_SPEEDUP = {"parc": 4, "logme": 5, "hscore": 30, "leep": 2, "nce": 2, "knn": 2}
 SWEEP = dict(M=(1, 8, 32), N=(500, 2000), D=(512, 2048), C=(10, 200))
 NUM_SOURCE_CLASSES = 1000
+WARMUP_S = 1.0  # untimed calls per side before the first block
+SWITCH_PAUSE_S = 0.2  # idle time between the sides, for the other side's threads to park
 
 
 def make_bank(m, n, d, c, seed=0):
@@ -63,10 +65,11 @@ def make_bank(m, n, d, c, seed=0):
 def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     """Median bank time of parc_jax, and median time of one NumPy model scaled to M.
 
-    The sides alternate in `blocks` blocks of `calls` timed calls each, so a slow spell of this shared
-    machine hits both. Each block starts with one untimed call: the first NumPy call of a process
-    pays lazy imports (0.6 s for SciPy in PARC), and BLAS threads still spinning after one side's
-    last call would slow the other side's first.
+    Both sides first run untimed for WARMUP_S: the first NumPy call of a process pays lazy imports
+    (0.6 s for SciPy in PARC), and a JAX bank call at M=8, N=500 ran ~1.6x slower for its first few
+    dozen calls (the memory allocator settling). Then the sides alternate in `blocks` blocks of
+    `calls` timed calls, so a slow spell of this shared machine hits both; each block starts after a pause
+    and one untimed call, since BLAS threads still spinning after one side's last call slow the other.
     """
     device_bank = jax.device_put(jnp.asarray(bank))
     fn = reference.FUNCTIONS[name]
@@ -75,13 +78,21 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     def ours():
         jax.block_until_ready(estimators.score_bank(name, device_bank, labels, c))
 
+    def numpy_side(call):
+        fn(bank[call % timed], labels, c)
+
+    for side in (ours, numpy_side):  # steady state: the allocator settles after some dozens of calls
+        start, call = time.perf_counter(), 0
+        while call < 2 or time.perf_counter() - start < WARMUP_S:
+            side() if side is ours else side(call)
+            call += 1
     jax_times, numpy_times = [], []
     for block in range(blocks):
         for side, times in ((ours, jax_times), (None, numpy_times)):
+            time.sleep(SWITCH_PAUSE_S)
             for call in range(calls + 1):
-                model = bank[(block * calls + call) % timed]
                 start = time.perf_counter()
-                ours() if side else fn(model, labels, c)
+                ours() if side else numpy_side(block * calls + call)
                 if call:
                     times.append(time.perf_counter() - start)
     return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed

@@ -110,6 +110,20 @@ def test_score_bank_equals_single_calls(name):
     np.testing.assert_allclose(on_device, single, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("c", [5, 100])
+def test_leep_joint_by_product_and_by_segment_sum(c):
+    """Up to 64 classes the joint is a one-hot product, above a segment sum: both match the reference,
+    alone and in banks of one and three models."""
+    from parc_jax.estimators import reference
+
+    problems = [_problem(seed=s, n=300, c=c, z=40) for s in range(3)]
+    labels = problems[0][2]
+    bank = np.stack([p for _, p, _, _ in problems])
+    expected = [reference.leep(p, labels, c) for p in bank]
+    assert float(estimators.leep(bank[0], labels, c)) == pytest.approx(expected[0], rel=1e-5)
+    np.testing.assert_allclose(np.asarray(estimators.score_bank("leep", bank, labels, c)), expected, rtol=1e-5)
+
+
 def test_score_bank_mixed_feature_dims():
     rng = np.random.default_rng(0)
     labels = np.arange(50) % 3

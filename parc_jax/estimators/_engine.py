@@ -38,13 +38,18 @@ class EstimatorSpec:
 
 
 # Models vectorised together per step of a bank: enough to fill the machine on small probes, while a
-# step's pairwise [chunk, N, N] work stays cache-sized on large ones (a vmap over the whole bank at
-# N = 2000 ran 1.6x slower per model than one model at a time on a CPU).
+# step's temporaries stay cache-sized on large ones. Feature estimators are sized by their pairwise
+# [N, N] work (a vmap over the whole bank at N = 2000 ran 1.6x slower per model than one model at a
+# time on a CPU); probability estimators only hold [N, Z] arrays (LEEP at N = 2000, Z = 1000: 8
+# models per step ran 1.8x faster per model than one at a time).
 _PAIR_ELEMENTS_PER_STEP = 2**22
+_PROB_ELEMENTS_PER_STEP = 2**24
 
 
-def models_per_step(n: int) -> int:
-    """How many models of N probe samples `run_bank` vectorises together."""
+def models_per_step(n: int, d: int, input_kind: str) -> int:
+    """How many models of N probe samples and D columns `run_bank` vectorises together."""
+    if input_kind == "probs":
+        return max(1, _PROB_ELEMENTS_PER_STEP // (n * d))
     return max(1, _PAIR_ELEMENTS_PER_STEP // (n * n))
 
 
@@ -52,16 +57,25 @@ def models_per_step(n: int) -> int:
 def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str) -> Callable:
     """The jitted kernel for one set of static options (cached); for banks, mapped over the models.
 
-    A bank [M, N, D] is scored `models_per_step(N)` models at a time: `lax.map` over chunks, each
-    chunk vmapped; one compiled program whatever M. The bank program returns the [M] scores and the
-    `row_summary` of its input, so that the value checks ride along in the same pass and dispatch.
+    A bank [M, N, D] is scored `models_per_step` models at a time: `lax.map` over chunks, each chunk
+    vmapped; one compiled program whatever M. A bank of one runs the plain kernel: XLA keeps the
+    unit batch axis of a vmap, which cost up to 3x (LEEP at N = 2000 on a CPU). The bank program
+    returns the [M] scores and the `row_summary` of its input, so that the value checks ride along
+    in the same pass and dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
     if not batched:
         return jax.jit(fn)
 
     def bank(xs, *label_args):
-        scores = jax.lax.map(lambda x: fn(x, *label_args), xs, batch_size=models_per_step(xs.shape[1]))
+        def one(x):
+            return fn(x, *label_args)
+
+        step = models_per_step(xs.shape[1], xs.shape[2], input_kind)
+        if xs.shape[0] == 1:
+            scores = one(xs[0])[None]
+        else:
+            scores = jax.lax.map(one, xs, batch_size=step if step > 1 else None)
         return scores, _validation.row_summary(xs, input_kind)
 
     return jax.jit(bank)
@@ -114,9 +128,9 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
 def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     """Check the inputs, then score one model; returns a scalar `jax.Array`.
 
-    Outside a trace, one model is scored as a bank of one, by the same vmapped program as
-    `run_bank`: batched and unbatched LAPACK kernels can differ in the last bits, and a model must
-    get the same score alone as in a bank.
+    Outside a trace, one model is scored as a bank of one, by the same program as `run_bank`. (Its
+    score can differ from the same model's inside a larger, vmapped bank in the last float32 bits:
+    batched and unbatched kernels, LAPACK's above all, round differently.)
     """
     x = _check_shape(spec, x, _num_rows(labels))
     if _validation.is_traced(x):

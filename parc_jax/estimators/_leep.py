@@ -18,9 +18,23 @@ import jax.numpy as jnp
 from parc_jax.estimators import _engine, _labels, _stats
 
 
+# The joint as a one-hot product costs C x N x Z multiply-adds, as a segment sum N x Z additions in a
+# scatter with a higher constant. On XLA:CPU (M = 8 models, N = 500, Z = 1000) the product was 15%
+# faster at C = 37 and the segment sum 2.5x faster at C = 200 (on GPUs its summation order, hence
+# the last bits, may vary between runs).
+_ONE_HOT_MAX_CLASSES = 64
+
+
+def _joint(probs, labels, num_classes):
+    """[C, Z] unnormalised P(y, z): the sum of the probability rows of each target class."""
+    if num_classes <= _ONE_HOT_MAX_CLASSES:
+        one_hot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+        return _stats.matmul(one_hot.T, probs)
+    return jax.ops.segment_sum(probs, labels, num_segments=num_classes)
+
+
 def _kernel(probs, labels, *, num_classes):
-    one_hot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
-    joint = _stats.matmul(one_hot.T, probs)  # [C, Z], unnormalised P(y, z)
+    joint = _joint(probs, labels, num_classes)
     marginal = joint.sum(axis=0)  # [Z], unnormalised P(z): every sample is in one class
     conditional = joint / jnp.where(marginal > 0, marginal, 1.0)  # P(y | z); 0 where P(z) = 0
     expected = jnp.sum(conditional[labels] * probs, axis=1)  # [N]
