@@ -124,6 +124,15 @@ def test_leep_joint_by_product_and_by_segment_sum(c):
     np.testing.assert_allclose(np.asarray(estimators.score_bank("leep", bank, labels, c)), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("step", [1, 2, 3, 8])
+def test_map_in_steps_covers_every_model_once(step):
+    """Full steps, a remainder of one (run unbatched) and of several (vmapped) all land in place."""
+    xs = jnp.arange(7 * 3, dtype=jnp.float32).reshape(7, 3)
+    for m in range(1, 8):
+        out = jax.jit(lambda a: _engine.map_in_steps(lambda x: x @ jnp.array([1.0, 10.0, 100.0]), a, step))(xs[:m])
+        np.testing.assert_array_equal(np.asarray(out), np.asarray(xs[:m]) @ np.array([1.0, 10.0, 100.0]))
+
+
 def test_score_bank_mixed_feature_dims():
     rng = np.random.default_rng(0)
     labels = np.arange(50) % 3

@@ -57,11 +57,9 @@ def models_per_step(n: int, d: int, input_kind: str) -> int:
 def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str) -> Callable:
     """The jitted kernel for one set of static options (cached); for banks, mapped over the models.
 
-    A bank [M, N, D] is scored `models_per_step` models at a time: `lax.map` over chunks, each chunk
-    vmapped; one compiled program whatever M. A bank of one runs the plain kernel: XLA keeps the
-    unit batch axis of a vmap, which cost up to 3x (LEEP at N = 2000 on a CPU). The bank program
-    returns the [M] scores and the `row_summary` of its input, so that the value checks ride along
-    in the same pass and dispatch.
+    A bank [M, N, D] is scored `models_per_step` models at a time (`map_in_steps`); one compiled
+    program whatever M. The bank program returns the [M] scores and the `row_summary` of its input,
+    so that the value checks ride along in the same pass and dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
     if not batched:
@@ -72,13 +70,29 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
             return fn(x, *label_args)
 
         step = models_per_step(xs.shape[1], xs.shape[2], input_kind)
-        if xs.shape[0] == 1:
-            scores = one(xs[0])[None]
-        else:
-            scores = jax.lax.map(one, xs, batch_size=step if step > 1 else None)
-        return scores, _validation.row_summary(xs, input_kind)
+        return map_in_steps(one, xs, step), _validation.row_summary(xs, input_kind)
 
     return jax.jit(bank)
+
+
+def map_in_steps(one: Callable, xs: jax.Array, step: int) -> jax.Array:
+    """`one(x)` for every model x of xs, `step` models vmapped together per step of a `lax.map`.
+
+    Never a vmap over a single model (which `lax.map` does for a step of 1 or a remainder of 1): XLA
+    keeps the unit batch axis, which cost up to 3x (LEEP at N = 2000 on a CPU). Single models run the
+    plain kernel instead.
+    """
+    m = xs.shape[0]
+    if step == 1 or m == 1:
+        return jax.lax.map(one, xs)
+    full = m - m % step
+    parts = [jax.lax.map(one, xs[:full], batch_size=step)] if full else []
+    rest = xs[full:]
+    if rest.shape[0] == 1:
+        parts.append(jax.lax.map(one, rest))
+    elif rest.shape[0] > 1:
+        parts.append(jax.vmap(one)(rest))
+    return jnp.concatenate(parts)
 
 
 _row_summary = jax.jit(_validation.row_summary, static_argnames="input_kind")
@@ -100,6 +114,12 @@ def _num_rows(labels) -> int:
     return shape[0]
 
 
+def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict) -> tuple[tuple, tuple]:
+    """The kernel's label arguments and its static options (as the hashable key of `compiled`)."""
+    label_args, static = spec.prepare(labels, num_classes, n=x.shape[-2], d=x.shape[-1], **opts)
+    return label_args, tuple(sorted(static.items()))
+
+
 def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models=None):
     """Dispatch the bank program on [M, N, D] `xs`; returns a thunk that checks the values and gives the
     [M] scores (so several groups can be dispatched before any is waited for).
@@ -107,8 +127,7 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
     The first time a program meets these shapes its input values are checked on their own, before
     it is compiled; afterwards the check reads the row summary the program returns with the scores.
     """
-    label_args, static = spec.prepare(labels, num_classes, n=xs.shape[-2], d=xs.shape[-1], **opts)
-    static_items = tuple(sorted(static.items()))
+    label_args, static_items = _prepare(spec, xs, labels, num_classes, opts)
     xs = jnp.asarray(xs, jnp.float32)
     key = (spec.kernel, static_items, xs.shape, tuple(np.shape(a) for a in label_args))
     if key not in _warm_programs:
@@ -134,8 +153,8 @@ def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     """
     x = _check_shape(spec, x, _num_rows(labels))
     if _validation.is_traced(x):
-        label_args, static = spec.prepare(labels, num_classes, n=x.shape[-2], d=x.shape[-1], **opts)
-        fn = compiled(spec.kernel, tuple(sorted(static.items())), len(label_args), False, spec.input_kind)
+        label_args, static_items = _prepare(spec, x, labels, num_classes, opts)
+        fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind)
         return fn(jnp.asarray(x, jnp.float32), *label_args)
     value = _score_bank(spec, jnp.asarray(x)[None], labels, num_classes, opts)()[0]
     return _validation.check_result(value, spec.name)
