@@ -66,33 +66,33 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     """Median bank time of parc_jax, and median time of one NumPy model scaled to M.
 
     Both sides first run untimed for WARMUP_S: the first NumPy call of a process pays lazy imports
-    (0.6 s for SciPy in PARC), and a JAX bank call at M=8, N=500 ran ~1.6x slower for its first few
-    dozen calls (the memory allocator settling). Then the sides alternate in `blocks` blocks of
-    `calls` timed calls, so a slow spell of this shared machine hits both; each block starts after a pause
-    and one untimed call, since BLAS threads still spinning after one side's last call slow the other.
+    (0.6 s for SciPy in PARC), and a JAX bank call at M=8, N=500 ran ~1.6x slower over its first few
+    dozen calls. Then the sides alternate in `blocks` blocks of `calls` timed calls, so a slow spell of
+    this shared machine hits both; each block starts after a pause and one untimed call, since BLAS
+    threads still spinning after one side's last call slow the other.
     """
     device_bank = jax.device_put(jnp.asarray(bank))
     fn = reference.FUNCTIONS[name]
     timed = min(len(bank), numpy_models)
 
-    def ours():
+    def ours(_call):
         jax.block_until_ready(estimators.score_bank(name, device_bank, labels, c))
 
     def numpy_side(call):
         fn(bank[call % timed], labels, c)
 
-    for side in (ours, numpy_side):  # steady state: the allocator settles after some dozens of calls
+    for side in (ours, numpy_side):  # steady state before timing
         start, call = time.perf_counter(), 0
         while call < 2 or time.perf_counter() - start < WARMUP_S:
-            side() if side is ours else side(call)
+            side(call)
             call += 1
     jax_times, numpy_times = [], []
     for block in range(blocks):
-        for side, times in ((ours, jax_times), (None, numpy_times)):
+        for side, times in ((ours, jax_times), (numpy_side, numpy_times)):
             time.sleep(SWITCH_PAUSE_S)
             for call in range(calls + 1):
                 start = time.perf_counter()
-                ours() if side else numpy_side(block * calls + call)
+                side(block * calls + call)
                 if call:
                     times.append(time.perf_counter() - start)
     return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed
