@@ -29,8 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-#: Key columns of the results table (the PARC release's format); one column per method follows.
-RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
+from parc_jax.evaluation import RESULTS_KEY
 
 
 def _atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:

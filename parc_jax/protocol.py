@@ -49,12 +49,13 @@ from tqdm.auto import tqdm
 from parc_jax import estimators as _estimators
 from parc_jax import evaluation, ranking
 from parc_jax.benchmark_config import validate_config
-from parc_jax.benchmark_report import RESULTS_KEY, write_outputs, write_results_csv
+from parc_jax.benchmark_report import write_outputs, write_results_csv
+from parc_jax.evaluation import ORACLE_COLUMNS, RESULTS_KEY
+from parc_jax.evaluation._tables import key_of
 from parc_jax.probe_files import ProbeRecord, read_probe_file
 
 log = logging.getLogger(__name__)
 
-ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
 
 #: Baseline columns (names as they appear in the results table).
 BASELINE_PARAMS = "baseline_log10_params"
@@ -108,7 +109,7 @@ def read_oracle(path: str | os.PathLike) -> dict[tuple[str, str, str], float]:
             table: dict[tuple[str, str, str], float] = {}
             for line, row in enumerate(reader, start=2):
                 row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-                key = (_key(row["Architecture"]), _key(row["Source Dataset"]), _key(row["Target Dataset"]))
+                key = (key_of(row["Architecture"]), key_of(row["Source Dataset"]), key_of(row["Target Dataset"]))
                 if key in table:
                     raise ValueError(f"oracle table {str(path)!r} line {line}: {key} appears twice")
                 try:
@@ -123,16 +124,6 @@ def read_oracle(path: str | os.PathLike) -> dict[tuple[str, str, str], float]:
     if not table:
         raise ValueError(f"oracle table {str(path)!r} has no rows")
     return table
-
-
-def _key(value) -> str:
-    """A key cell as text, as `evaluation.parc_protocol` reads it (3, 3.0 and '3' are equal)."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
 
 
 def leave_target_out_accuracy(oracle: Mapping[tuple[str, str, str], float], architecture: str,
@@ -261,7 +252,7 @@ def add_baselines(rows: list[dict], oracle: Mapping[tuple[str, str, str], float]
         added.append(column)
     for row in rows:
         row[BASELINE_OTHER_TARGETS] = leave_target_out_accuracy(
-            oracle, _key(row["Architecture"]), _key(row["Source Dataset"]), _key(row["Target Dataset"]))
+            oracle, key_of(row["Architecture"]), key_of(row["Source Dataset"]), key_of(row["Target Dataset"]))
     added.append(BASELINE_OTHER_TARGETS)
     return added
 
@@ -269,7 +260,7 @@ def add_baselines(rows: list[dict], oracle: Mapping[tuple[str, str, str], float]
 def check_oracle_covers(oracle: Mapping[tuple[str, str, str], float], transfers: Iterable[tuple[str, str, str]],
                         oracle_path) -> None:
     """Fails before any extraction when a (model, source, target) to score has no oracle row."""
-    missing = [t for t in transfers if tuple(_key(v) for v in t) not in oracle]
+    missing = [t for t in transfers if tuple(key_of(v) for v in t) not in oracle]
     if missing:
         example = next(iter(oracle))
         raise ValueError(
@@ -317,12 +308,12 @@ def ranking_metrics(results_csv, oracle_csv, *,
     excluded = set(excluded_sources)
     groups: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
     for row in rows:
-        groups[(_key(row["Run"]), _key(row["Target Dataset"]))].append(row)
+        groups[(key_of(row["Run"]), key_of(row["Target Dataset"]))].append(row)
     per_run_target = []
     for (run, target), group in groups.items():
         keep = []
         for row in group:
-            key = (_key(row["Architecture"]), _key(row["Source Dataset"]), target)
+            key = (key_of(row["Architecture"]), key_of(row["Source Dataset"]), target)
             acc = oracle.get(key, math.nan)
             if key[1] not in excluded and acc > 0:
                 keep.append((row, acc))
@@ -376,7 +367,7 @@ def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None
                                                excluded_sources=excluded_sources)}
     rows, _ = _read_results(results_csv)
     depths = evaluation.RELEASE_MODEL_LAYERS if layers is None else layers
-    unknown = sorted({_key(r["Architecture"]) for r in rows} - set(depths))
+    unknown = sorted({key_of(r["Architecture"]) for r in rows} - set(depths))
     if unknown:
         log.warning("no plasticity results: no depth for architecture(s) %s", ", ".join(unknown[:5]))
         out["pearson_plasticity"] = None
@@ -408,7 +399,7 @@ def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], 
     write_results_csv(results_path, rows, [*estimator_names, *baseline_names])
     evaluated = evaluate(results_path, config.oracle, layers=layers)
     accuracies = {(r["Architecture"], r["Source Dataset"], r["Target Dataset"]):
-                  oracle.get((_key(r["Architecture"]), _key(r["Source Dataset"]), _key(r["Target Dataset"])), math.nan)
+                  oracle.get((key_of(r["Architecture"]), key_of(r["Source Dataset"]), key_of(r["Target Dataset"])), math.nan)
                   for r in rows}
     return write_outputs(out, evaluated, rows=rows, estimator_names=estimator_names, baseline_names=baseline_names,
                          accuracies=accuracies,

@@ -18,15 +18,19 @@ from parc_jax.evaluation._metrics import (
     weighted_tau,
 )
 from parc_jax.evaluation._protocol import (
+    ORACLE_COLUMNS,
     RELEASE_EXCLUDED_SOURCES,
     RELEASE_MODEL_LAYERS,
+    RESULTS_KEY,
     parc_protocol,
 )
 
 __all__ = [
     "METRICS",
+    "ORACLE_COLUMNS",
     "RELEASE_EXCLUDED_SOURCES",
     "RELEASE_MODEL_LAYERS",
+    "RESULTS_KEY",
     "kendall_tau",
     "parc_protocol",
     "pearson",

@@ -35,7 +35,9 @@ RELEASE_EXCLUDED_SOURCES: tuple[str, ...] = (
     "simclr_imagenet",
 )
 
+#: Key columns of the release's results table; one column per method follows.
 RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
+#: Columns of the release's oracle table (fine-tuned accuracy per transfer).
 ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
 
 

@@ -30,6 +30,7 @@ import ml_collections
 import tqdm
 
 from parc_jax import parallel
+from parc_jax.evaluation import ORACLE_COLUMNS
 from parc_jax.bank import BankEntry
 from parc_jax.finetune._config import validate_config
 from parc_jax.finetune._finetune import check_workdir
@@ -41,7 +42,6 @@ from parc_jax import models
 
 log = logging.getLogger(__name__)
 
-ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
 SPLITS = ("data", "pairs")
 
 
