@@ -16,6 +16,12 @@ Prints a table of times and speed-ups, and writes JSON + Markdown under benchmar
 
     python benchmarks/estimators.py               # the goal configuration + the sweep of issue 2
     python benchmarks/estimators.py --quick       # the goal configuration only
+    python benchmarks/estimators.py --quick --bank-models 1000 --tag gpu   # + every estimator on 1,000 models
+
+`--bank-models M` adds the accelerator goal of issue 2: every estimator on one bank of M models of the
+goal configuration's shape, generated on the device (a host-side bank of 1,000 models is 6 GB). Only
+parc_jax runs there; the NumPy column is the goal run's NumPy time per model times M. `--bank-steps`
+compares step sizes (models vectorised together; "auto" is the engine's choice).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from _machine import describe  # noqa: E402
 from parc_jax import estimators  # noqa: E402
-from parc_jax.estimators import reference  # noqa: E402
+from parc_jax.estimators import _engine, reference  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 GOAL = dict(M=8, N=500, D=2048, C=37)
@@ -60,6 +66,67 @@ def make_bank(m, n, d, c, seed=0):
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     return features, probs.astype(np.float32), labels.astype(np.int32)
+
+
+def make_device_bank(m, n, d, c, seed=0):
+    """`make_bank`'s distributions, drawn on the device: (features, probs) as device arrays, labels."""
+    labels = np.arange(n) % c
+    np.random.default_rng(seed).shuffle(labels)
+
+    @jax.jit
+    def draw(key, labels):
+        keys = jax.random.split(key, 3)
+        centers = jax.random.normal(keys[0], (m, c, d))
+        features = centers[:, labels] + 2.0 * jax.random.normal(keys[1], (m, n, d))
+        logits = jax.random.normal(keys[2], (m, n, NUM_SOURCE_CLASSES))
+        logits = logits.at[:, jnp.arange(n), labels * 7 % NUM_SOURCE_CLASSES].add(3.0)
+        return features, jax.nn.softmax(logits, axis=-1)
+
+    features, probs = jax.block_until_ready(draw(jax.random.key(seed), jnp.asarray(labels)))
+    return features, probs, labels.astype(np.int32)
+
+
+def time_bank_estimator(name, features, probs, labels, step, auto_step, numpy_per_model, budget_s, max_calls):
+    """One estimator on the large bank. Calls are repeated while the next one is expected to fit the
+    budget; a call too slow for any repeat is reported from its first call (compilation included)."""
+    bank = probs if estimators.spec(name).input_kind == "probs" else features
+    m = bank.shape[0]
+    start = time.perf_counter()
+    scores = jax.block_until_ready(estimators.score_bank(name, bank, labels, GOAL["C"]))
+    first = time.perf_counter() - start
+    times = []
+    while len(times) < max_calls and sum(times) + (times[-1] if times else first) < budget_s:
+        start = time.perf_counter()
+        jax.block_until_ready(estimators.score_bank(name, bank, labels, GOAL["C"]))
+        times.append(time.perf_counter() - start)
+    ours = statistics.median(times) if times else first
+    used = auto_step(GOAL["N"], bank.shape[2], estimators.spec(name).input_kind) if step == "auto" else int(step)
+    theirs = numpy_per_model.get(name, float("nan")) * m
+    print(f"bank M={m} step={step}({used}) {name:>7}: first {first:7.2f} s  median {ours * 1e3:9.1f} ms "
+          f"({len(times)} calls)  numpy-loop estimate {theirs:8.1f} s  x{theirs / ours:.0f}", flush=True)
+    return dict(estimator=name, M=m, **{k: GOAL[k] for k in "NDC"}, step=str(step), models_per_step=used,
+                first_call_s=first, jax_s=ours, timed_calls=len(times), numpy_estimate_s=theirs,
+                speedup=theirs / ours, finite_scores=bool(np.isfinite(np.asarray(scores)).all()))
+
+
+def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5):
+    """Every estimator on one device-generated bank of M models: first call and median call time."""
+    features, probs, labels = make_device_bank(m, GOAL["N"], GOAL["D"], GOAL["C"])
+    auto_step = _engine.models_per_step
+    rows = []
+    for step in steps:
+        _engine.models_per_step = auto_step if step == "auto" else (lambda *_, s=int(step): s)
+        _engine.compiled.cache_clear()
+        try:
+            for name in names:
+                try:
+                    rows.append(time_bank_estimator(name, features, probs, labels, step, auto_step, numpy_per_model,
+                                                    budget_s, max_calls))
+                except Exception as error:  # one failing estimator must not lose the others' numbers
+                    print(f"bank M={m} step={step} {name}: FAILED {type(error).__name__}: {error}", flush=True)
+        finally:
+            _engine.models_per_step = auto_step
+    return rows
 
 
 def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
@@ -112,14 +179,31 @@ def run_config(m, n, d, c, *, blocks, calls, numpy_models, names):
     return rows
 
 
-def markdown(machine, goal_rows, sweep_rows) -> str:
+def bank_markdown(bank_rows) -> list[str]:
+    m = bank_rows[0]["M"]
+    lines = ["", f"Every estimator on one bank of M={m} models (N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']}; "
+             "median call; NumPy loop estimated as the goal run's time per model x M):", "",
+             "| step | estimator | models per step | first call (compile) | parc_jax | NumPy loop (est.) | speed-up |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in bank_rows:
+        lines.append(f"| {r['step']} | {r['estimator']} | {r['models_per_step']} | {r['first_call_s']:.1f} s | "
+                     f"{r['jax_s'] * 1e3:.1f} ms | {r['numpy_estimate_s']:.2f} s | x{r['speedup']:.0f} |")
+    for step in dict.fromkeys(r["step"] for r in bank_rows):
+        total = sum(r["jax_s"] for r in bank_rows if r["step"] == step)
+        lines.append(f"| {step} | **all estimators** | | | **{total * 1e3:.0f} ms** | | |")
+    return lines
+
+
+def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
     lines = [
         f"# Estimator speed: parc_jax vs a float64 NumPy loop over models",
         "",
         f"{machine['date']}; {machine['cpu']} ({machine['cores']} cores, 1-min load {machine['load_average_1min']}); "
         f"JAX {machine['jax']} on {machine['backend']} ({machine['device']}).",
         "",
-        f"Goal configuration M={GOAL['M']}, N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']} (whole bank, median):",
+        f"Goal configuration M={GOAL['M']}, N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']} (whole bank, median"
+        + (f"; NumPy timed on {goal_rows[0]['numpy_models_timed']} of {GOAL['M']} models and scaled"
+           if goal_rows and goal_rows[0]["numpy_models_timed"] < GOAL["M"] else "") + "):",
         "",
         "| estimator | parc_jax | NumPy loop | speed-up | goal |",
         "|---|---:|---:|---:|---:|",
@@ -140,6 +224,8 @@ def markdown(machine, goal_rows, sweep_rows) -> str:
         for key in sorted({k[:4] for k in keyed}):
             cells = [f"x{keyed[key + (nm,)]['speedup']:.1f}" for nm in names]
             lines.append("| " + " | ".join(map(str, key)) + " | " + " | ".join(cells) + " |")
+    if bank_rows:
+        lines += bank_markdown(bank_rows)
     return "\n".join(lines) + "\n"
 
 
@@ -148,24 +234,33 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the goal configuration only")
     parser.add_argument("--calls", type=int, default=5, help="timed calls per side and block (3 blocks; half in the sweep)")
     parser.add_argument("--numpy-models", type=int, default=2, help="NumPy models timed per sweep config")
+    parser.add_argument("--goal-numpy-models", type=int, default=GOAL["M"],
+                        help="NumPy models timed in the goal configuration (default: all)")
     parser.add_argument("--estimators", default=",".join(GOAL_SPEEDUP))
     parser.add_argument("--tag", default=None, help="result file tag (default: backend name)")
+    parser.add_argument("--bank-models", type=int, default=0, help="also time every estimator on one bank of this many models")
+    parser.add_argument("--bank-steps", default="auto", help="comma-separated models per step for --bank-models ('auto': the engine's)")
     args = parser.parse_args(argv)
     names = args.estimators.split(",")
     machine = describe()
     print(json.dumps(machine))
-    goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=GOAL["M"], names=names)
+    goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=args.goal_numpy_models, names=names)
     sweep_rows = []
     if not args.quick:
         for m, n, d, c in itertools.product(*SWEEP.values()):
             sweep_rows += run_config(m, n, d, c, blocks=3, calls=max(1, args.calls // 2),
                                      numpy_models=args.numpy_models, names=names)
+    bank_rows = []
+    if args.bank_models:
+        numpy_per_model = {r["estimator"]: r["numpy_s"] / r["M"] for r in goal_rows}
+        bank_rows = time_large_bank(args.bank_models, names, args.bank_steps.split(","), numpy_per_model)
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
-    payload = dict(machine=machine, goal=goal_rows, sweep=sweep_rows)
+    payload = dict(machine=machine, goal=goal_rows, sweep=sweep_rows, bank=bank_rows)
+    report = markdown(machine, goal_rows, sweep_rows, bank_rows)
     (RESULTS / f"estimators_{tag}.json").write_text(json.dumps(payload, indent=1))
-    (RESULTS / f"estimators_{tag}.md").write_text(markdown(machine, goal_rows, sweep_rows))
-    print(markdown(machine, goal_rows, sweep_rows))
+    (RESULTS / f"estimators_{tag}.md").write_text(report)
+    print(report)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,16 @@ def test_map_in_steps_covers_every_model_once(step):
         np.testing.assert_array_equal(np.asarray(out), np.asarray(xs[:m]) @ np.array([1.0, 10.0, 100.0]))
 
 
+def test_models_per_step_is_cache_sized_on_cpu_and_memory_sized_on_accelerators(monkeypatch):
+    """N = 500, D = 2048 features: 2 models per step on a CPU, 262 (1 GiB of float32) on a GPU/TPU."""
+    assert _engine.models_per_step(500, 2048, "features") == 2
+    assert _engine.models_per_step(500, 1000, "probs") == 2
+    assert _engine.models_per_step(20000, 2048, "features") == 1
+    monkeypatch.setattr(_engine.jax, "default_backend", lambda: "gpu")
+    assert _engine.models_per_step(500, 2048, "features") == 262
+    assert _engine.models_per_step(500, 1000, "probs") == 536
+
+
 def test_score_bank_mixed_feature_dims():
     rng = np.random.default_rng(0)
     labels = np.arange(50) % 3

@@ -37,20 +37,23 @@ class EstimatorSpec:
     description: str = ""
 
 
-# Models vectorised together per step of a bank: enough to fill the machine on small probes, while a
-# step's temporaries stay cache-sized on large ones. Feature estimators hold [N, D] and pairwise
-# [N, N] arrays: PARC on a bank of 32 models at N = 500, D = 2048 ran 3.2x faster in steps of 2 than
-# of 16 on a CPU. Probability estimators hold [N, Z] arrays: LEEP and NCE on 32 models at N = 500,
-# Z = 1000 ran 2.5-4.5x faster in steps of 2 than all at once.
-_FEATURE_ELEMENTS_PER_STEP = 2**21
-_PROB_ELEMENTS_PER_STEP = 2**20
+# Models vectorised together per step of a bank, as a budget of elements for one step's [step, N, W]
+# array (W = max(N, D) for features, whose kernels hold [N, D] and pairwise [N, N] arrays; W = Z for
+# probabilities). On a CPU the budget keeps a step's temporaries cache-sized: PARC on a bank of 32
+# models at N = 500, D = 2048 ran 3.2x faster in steps of 2 than of 16, LEEP and NCE on 32 models at
+# N = 500, Z = 1000 2.5-4.5x faster in steps of 2 than all at once. On an accelerator it only bounds
+# memory (1 GiB of float32 per step-sized array): large steps keep the chip busy.
+_ELEMENTS_PER_STEP = {
+    "cpu": {"features": 2**21, "probs": 2**20},
+    "accelerator": {"features": 2**28, "probs": 2**28},
+}
 
 
 def models_per_step(n: int, d: int, input_kind: str) -> int:
     """How many models of N probe samples and D columns `run_bank` vectorises together."""
-    if input_kind == "probs":
-        return max(1, _PROB_ELEMENTS_PER_STEP // (n * d))
-    return max(1, _FEATURE_ELEMENTS_PER_STEP // (n * max(n, d)))
+    machine = "cpu" if jax.default_backend() == "cpu" else "accelerator"
+    width = d if input_kind == "probs" else max(n, d)
+    return max(1, _ELEMENTS_PER_STEP[machine][input_kind] // (n * width))
 
 
 @functools.lru_cache(maxsize=None)
