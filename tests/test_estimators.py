@@ -208,6 +208,51 @@ def test_logme_and_hscore_take_the_cheap_path_for_either_shape(n, d):
     )
 
 
+def test_computed_unless_runs_the_fallback_only_where_needed():
+    """One model: a cond. A bank: the fallback runs for the models that are not ok, none if all are."""
+    calls = []
+
+    def fallback(x, scale):
+        jax.debug.callback(lambda: calls.append(1))
+        return -jnp.sum(x) * scale
+
+    def one(ok, x):
+        return _engine.computed_unless(ok, jnp.sum(x), fallback, x, jnp.float32(2.0))
+
+    xs = jnp.arange(12.0).reshape(4, 3)
+    sums = np.asarray(xs).sum(axis=1)
+    ok = np.array([True, False, True, False])
+    out = jax.jit(jax.vmap(one))(jnp.asarray(ok), xs)
+    np.testing.assert_array_equal(np.asarray(out), np.where(ok, sums, -2 * sums))
+    assert len(calls) == 2
+    calls.clear()
+    np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(one))(jnp.ones(4, bool), xs)), sums)
+    assert calls == []
+    assert float(jax.jit(one)(False, xs[1])) == -2 * sums[1] and calls == [1]
+
+
+def test_hscore_bank_mixes_full_span_and_rank_deficient_models():
+    """N <= D: a model whose centred features span 1-perp gets the closed form (C - 1 for balanced
+    classes), one of lower rank (duplicated samples, 5 underlying dimensions) the SVD; in one bank
+    both agree with the float64 reference."""
+    from parc_jax.estimators import _hscore, _stats
+
+    rng = np.random.default_rng(3)
+    n, d, c = 40, 64, 4
+    labels = np.arange(n) % c
+    full = rng.normal(size=(n, d)) + labels[:, None]
+    duplicated = rng.normal(size=(n, d)) + labels[:, None]
+    duplicated[1::2] = duplicated[0::2]
+    low_rank = rng.normal(size=(n, 5)) @ rng.normal(size=(5, d))
+    bank = np.stack([full, duplicated, low_rank, full[::-1]]).astype(np.float32)
+    certified = [bool(_hscore.centred_span_is_full(_stats.standardize_columns(x))) for x in bank]
+    assert certified == [True, False, False, True]
+    expected = [reference.hscore(x, labels, c) for x in bank]
+    assert expected[0] == pytest.approx(c - 1) and expected[1] < c - 1.5
+    np.testing.assert_allclose(np.asarray(estimators.score_bank("hscore", bank, labels, c)), expected, rtol=1e-3)
+    assert float(estimators.hscore(bank[2], labels, c)) == pytest.approx(expected[2], rel=1e-3)
+
+
 def test_hscore_shrinkage_matches_sklearn_ledoit_wolf():
     from sklearn.covariance import LedoitWolf
 

@@ -98,6 +98,40 @@ def map_in_steps(one: Callable, xs: jax.Array, step: int) -> jax.Array:
     return jnp.concatenate(parts)
 
 
+def computed_unless(ok: jax.Array, value: jax.Array, fallback: Callable, *operands) -> jax.Array:
+    """`value` if `ok`, else `fallback(*operands)`; the fallback is computed only where it is needed.
+
+    For one model this is a `lax.cond`. Under `vmap` (a bank) a cond turns into a select that runs
+    the fallback for every model, so the batched form loops over the models with one real cond each
+    (`lax.map`), and skips even that loop when every model is ok. Operands that are not batched
+    (labels shared by the bank) stay unbatched.
+    """
+
+    def choose(ok, value, *operands):
+        return jax.lax.cond(ok, lambda: value, lambda: fallback(*operands).astype(value.dtype))
+
+    @jax.custom_batching.custom_vmap
+    def pick(ok, value, *operands):
+        return choose(ok, value, *operands)
+
+    @pick.def_vmap
+    def pick_batched(axis_size, in_batched, ok, value, *operands):
+        ok_batched, value_batched, *operand_batched = in_batched
+        ok = ok if ok_batched else jnp.broadcast_to(ok, (axis_size,))
+        value = value if value_batched else jnp.broadcast_to(value, (axis_size, *value.shape))
+        per_model = [x for x, batched in zip(operands, operand_batched) if batched]
+
+        def one(args):
+            ok_i, value_i, *per_model_i = args
+            given = iter(per_model_i)
+            return choose(ok_i, value_i, *[next(given) if b else x for x, b in zip(operands, operand_batched)])
+
+        loop = lambda: jax.lax.map(one, (ok, value, *per_model))  # noqa: E731
+        return jax.lax.cond(jnp.all(ok), lambda: value, loop), True
+
+    return pick(ok, value, *operands)
+
+
 _row_summary = jax.jit(_validation.row_summary, static_argnames="input_kind")
 # (kernel, static options, input shape, label shapes) of the bank programs that have run: their
 # values are checked from the summary the program returns.
