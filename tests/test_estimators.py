@@ -110,14 +110,51 @@ def test_score_bank_equals_single_calls(name):
     np.testing.assert_allclose(on_device, single, rtol=1e-4, atol=1e-4)
 
 
+def test_prepared_labels_are_reused_by_content_only():
+    """Label preparation is cached by value: labels changed in place are prepared again, and an
+    option equal but of another type (5.0 for 5, True for 1) is still checked and rejected."""
+    _, probs, labels, c = _problem(seed=4)
+    labels = labels.copy()
+    first = float(estimators.leep(probs, labels, c))
+    assert float(estimators.leep(probs, labels, c)) == first
+    labels[:10] = (labels[:10] + 1) % c
+    assert float(estimators.leep(probs, labels, c)) == pytest.approx(reference.leep(probs, labels, c), rel=1e-5)
+    assert float(estimators.leep(probs, labels, c)) != pytest.approx(first, rel=1e-5)
+    with pytest.raises(ValueError, match="num_classes must be an int"):
+        estimators.leep(probs, labels, float(c))
+    features = _problem(seed=4)[0]
+    estimators.knn(features, labels, c, k=1)
+    with pytest.raises(ValueError, match="k"):
+        estimators.knn(features, labels, c, k=True)
+
+
+@pytest.mark.parametrize("n,c", [(500, 37), (7, 3), (300, 100), (11, 2)])
+def test_class_slots_hold_every_row_once_with_its_class(n, c):
+    from parc_jax.estimators._leep import class_slots
+
+    rng = np.random.default_rng(n)
+    for labels in (rng.integers(0, c, n), np.minimum(rng.geometric(0.3, n) - 1, c - 1)):  # even, skewed
+        slots, slot_class = class_slots(labels, c)
+        assert slots.shape == (-(-n // c), 2 * c)
+        filled = slots < n
+        assert sorted(slots[filled]) == list(range(n))
+        np.testing.assert_array_equal(labels[np.where(filled, slots, 0)][filled],
+                                      np.broadcast_to(slot_class, slots.shape)[filled])
+
+
 @pytest.mark.parametrize("c", [5, 100])
-def test_leep_joint_by_product_and_by_segment_sum(c):
-    """Up to 64 classes the joint is a one-hot product, above a segment sum: both match the reference,
-    alone and in banks of one and three models."""
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+def test_leep_joint_by_class_slots_and_by_product(c, backend, monkeypatch, request):
+    """The joint by slots of class rows (CPU) and by a one-hot product (accelerators, forced here) both
+    match the reference, with balanced and very imbalanced classes, alone and in banks of 1 and 3."""
     from parc_jax.estimators import reference
 
+    monkeypatch.setattr(_engine.jax, "default_backend", lambda: backend)
+    _engine.compiled.cache_clear()  # programs are traced per backend choice
+    request.addfinalizer(_engine.compiled.cache_clear)
     problems = [_problem(seed=s, n=300, c=c, z=40) for s in range(3)]
-    labels = problems[0][2]
+    labels = problems[0][2].copy()
+    labels[:150] = 1  # one class holds half the probe set: it fills many slots
     bank = np.stack([p for _, p, _, _ in problems])
     expected = [reference.leep(p, labels, c) for p in bank]
     assert float(estimators.leep(bank[0], labels, c)) == pytest.approx(expected[0], rel=1e-5)
@@ -136,7 +173,8 @@ def test_map_in_steps_covers_every_model_once(step):
 def test_models_per_step_is_cache_sized_on_cpu_and_memory_sized_on_accelerators(monkeypatch):
     """N = 500, D = 2048 features: 2 models per step on a CPU, 262 (1 GiB of float32) on a GPU/TPU."""
     assert _engine.models_per_step(500, 2048, "features") == 2
-    assert _engine.models_per_step(500, 1000, "probs") == 2
+    assert _engine.models_per_step(500, 1000, "probs") == 1
+    assert _engine.models_per_step(500, 100, "probs") == 10
     assert _engine.models_per_step(20000, 2048, "features") == 1
     monkeypatch.setattr(_engine.jax, "default_backend", lambda: "gpu")
     assert _engine.models_per_step(500, 2048, "features") == 262
