@@ -388,6 +388,9 @@ def test_bad_model_in_a_bank_is_named():
         estimators.score_bank("parc", bank, GOOD_Y, GOOD_C)
     with pytest.raises(ValueError, match="model 1, row 4"):
         estimators.score_bank("parc", np.stack(bank), GOOD_Y, GOOD_C)
+    estimators.score_bank("parc", np.stack([GOOD_F, GOOD_F]), GOOD_Y, GOOD_C)  # warm: checks ride in the program
+    with pytest.raises(ValueError, match="model 1, row 4"):
+        estimators.score_bank("parc", np.stack(bank), GOOD_Y, GOOD_C)
 
 
 def test_undefined_result_is_an_error_not_nan():

@@ -27,10 +27,9 @@ Each block row i also carries its mirror row i' = R - 1 - i (R padded rows): the
 and (i', j > i') fill one row of N positions, so a pass streams N^2 / 2 pair values, not N^2.
 
 With R > 1, a first pass builds a histogram of the G values over 2^20 linear bins on [-1, 1] and the
-ranges are runs of bins holding about capacity / 2 values each. Pair values are the dense path's
-values bit for bit: row i of a row block is computed exactly as row i of the dense matrix (same unit
-rows, same matmul), so ties (duplicated samples) resolve identically. S is accumulated in float32 with
-a compensated (two-sum) carry across blocks.
+ranges are runs of bins holding about capacity / 2 values each. Pair values are the dot products of
+the same unit rows as in the dense path (matrix products of other shapes, which may round the last bit
+differently). S is accumulated in float32 with a compensated (two-sum) carry across blocks.
 
 kNN: per row block, squared distances to all N samples, the sample itself excluded, `lax.top_k`
 (equal distances: lower index first), and the integer vote hits of each row; the same numbers as the
@@ -198,7 +197,7 @@ def _histogram_bin(values: jax.Array) -> jax.Array:
     return jnp.clip(scaled, 0, HISTOGRAM_BINS - 1).astype(jnp.int32)
 
 
-def _search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
+def search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
     """Lookup table of the binary search: linear bins over [min G, max G] of the sorted group.
 
     Returns (bin_of, start, steps): `bin_of(v)` is monotone in v, G values of bin b are
@@ -220,7 +219,7 @@ def _search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
     return bin_of, start, steps
 
 
-def _count_below(sorted_group, equal_end, bin_of, start, steps, values):
+def count_below(sorted_group, equal_end, bin_of, start, steps, values):
     """(#{g < v}, #{g <= v}) for every v: binary search inside v's bin of the lookup table.
 
     `equal_end[i]` is the end of the run of values equal to sorted_group[i], so #{g <= v} follows from
@@ -266,7 +265,7 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
 
         Position p of row i holds pair (i, p) for p > i and pair (i', p + R - i) of the mirror row
         i' = R - 1 - i for p < i: together the N - 1 - i + N - 1 - i' <= N - 1 upper-triangle pairs
-        of both rows. Values are rows of the dense matrix bit for bit (a row-block matmul).
+        of both rows (a row-block matmul).
         """
         mirrors = mirror_of - rows
         direct = -_stats.matmul(unit_padded[rows], unit.T) + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -320,12 +319,12 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
             overflow = overflow | (jax.lax.psum((count > plan.capacity).astype(jnp.int32), AXIS) > 0)
             sorted_group = jnp.sort(jax.lax.all_gather(buffer, AXIS, tiled=True))  # +inf padding sorts last
             range_count = jax.lax.psum(count, AXIS)
-            bin_of, start, steps = _search_table(sorted_group, range_count, plan.search_bins)
+            bin_of, start, steps = search_table(sorted_group, range_count, plan.search_bins)
             equal_end = jnp.searchsorted(sorted_group, sorted_group, side="right").astype(jnp.int32)
 
             def search_block(b, sums):
                 values, _, other = block(device_rows[b])
-                less, less_or_equal = _count_below(sorted_group, equal_end, bin_of, start, steps, values)
+                less, less_or_equal = count_below(sorted_group, equal_end, bin_of, start, steps, values)
                 twice_u = (range_count - less - less_or_equal).astype(jnp.float32)
                 block_sum = jnp.sum(jnp.sum(jnp.where(other, twice_u, 0.0), axis=1)) / 2
                 return _two_sum(*sums, block_sum)

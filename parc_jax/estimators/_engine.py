@@ -63,8 +63,8 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
     """The jitted kernel for one set of static options (cached); for banks, mapped over the models.
 
     A bank [M, N, D] is scored `models_per_step` models at a time (`map_in_steps`); one compiled
-    program whatever M. The bank program returns the [M] scores and the `row_summary` of its input,
-    so that the value checks ride along in the same pass and dispatch.
+    program whatever M. The bank program returns the [M] scores and each model's
+    `_validation.kernel_summary`, so that the value checks ride along in the same pass and dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
     if not batched:
@@ -72,10 +72,10 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
 
     def bank(xs, *label_args):
         def one(x):
-            return fn(x, *label_args)
+            return fn(x, *label_args), _validation.kernel_summary(x, input_kind)
 
         step = models_per_step(xs.shape[1], xs.shape[2], input_kind)
-        return map_in_steps(one, xs, step), _validation.row_summary(xs, input_kind)
+        return map_in_steps(one, xs, step)
 
     return jax.jit(bank)
 
@@ -97,7 +97,7 @@ def map_in_steps(one: Callable, xs: jax.Array, step: int) -> jax.Array:
         parts.append(jax.lax.map(one, rest))
     elif rest.shape[0] > 1:
         parts.append(jax.vmap(one)(rest))
-    return jnp.concatenate(parts)
+    return jax.tree.map(lambda *pieces: jnp.concatenate(pieces), *parts)
 
 
 def computed_unless(ok: jax.Array, value: jax.Array, fallback: Callable, *operands) -> jax.Array:
@@ -210,7 +210,12 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
     _warm_programs.add(key)
 
     def checked_scores():
-        _validation.check_values(jax.device_get(summary), spec.input_kind, xs.shape, models)
+        summary_on_host = jax.device_get(summary)
+        if spec.input_kind == "features":
+            if np.all(summary_on_host):
+                return scores
+            summary_on_host = jax.device_get(_row_summary(xs, input_kind="features"))  # locate the bad row
+        _validation.check_values(summary_on_host, spec.input_kind, xs.shape, models)
         return scores
 
     return checked_scores

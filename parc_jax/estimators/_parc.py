@@ -26,9 +26,10 @@ merge distinct small r into false ties. RDM_y has exact ties, which the PARC rel
 
 `method="blocked"` computes the same S without an N x N matrix: the correlation matrix is streamed in
 row blocks (recomputed from the [N, d] unit rows), G is gathered and sorted (in value ranges of bounded
-size if it is large) and the O values are located in it block by block; see `_blocked.py`. Its pair
-values are bit-equal to the dense ones, so ties split the same way. Multi-hot targets use the dense
-general Spearman path only.
+size if it is large) and the O values are located in it block by block; see `_blocked.py`. Both paths
+take each pair value as one float32 dot product of two unit rows, but in differently shaped matrix
+products, which may round the last bit differently (the scores agree to 1e-3 on the x100 scale, ties
+from duplicated samples included). Multi-hot targets use the dense general Spearman path only.
 """
 
 from __future__ import annotations
@@ -81,29 +82,42 @@ def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: 
     """S = sum over the O-pairs among `values` of (|G| - #{g < o} - #{g <= o}) / 2, and |O|.
 
     `sorted_group` is G sorted ascending, padded at the end with +inf (which no finite value reaches).
-    One binary search gives #{g < o}; #{g <= o} adds the length of the run of values equal to o that
-    starts there, read from a table of run ends of the (small) sorted group.
+    Each value is first placed among linear bins over [min G, max G] (about as many bins as G has
+    places), then binary-searched inside its bin only: a few steps instead of log2 |G| (at N = 500,
+    C = 37 the search took ~6 of 16 ms less); #{g <= v} follows from a table of run ends of equal G
+    values (`_blocked.count_below`).
     """
-    last = sorted_group.shape[0] - 1
-    less = jnp.searchsorted(sorted_group, values, side="left")
+    num_bins = 2 ** math.ceil(math.log2(sorted_group.shape[0]))
     run_end = jnp.searchsorted(sorted_group, sorted_group, side="right")
-    at = jnp.minimum(less, last)
-    equal = jnp.where(sorted_group[at] == values, run_end[at] - less, 0)
-    half_u = (n_group - 2 * less - equal).astype(jnp.float32) / 2
+    bin_of, start, steps = _blocked.search_table(sorted_group, n_group, num_bins)
+    less, less_or_equal = _blocked.count_below(sorted_group, run_end, bin_of, start, steps, values)
+    half_u = (n_group - less - less_or_equal).astype(jnp.float32) / 2
     statistic = jnp.sum(jnp.where(other, half_u, 0.0))
     return statistic, n_group.astype(jnp.float32), jnp.sum(other).astype(jnp.float32)
 
 
-def folded_upper_triangle(n: int) -> tuple[jax.Array, jax.Array]:
-    """Row and column indices that lay the upper triangle (diagonal included) of an n x n matrix out
-    as an [m/2, m + 1] rectangle, m = n rounded up to even: folded row r holds row r from the
-    diagonal on, then row m - 1 - r from the diagonal on. Indices >= n (odd n) are padding.
+def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """Every pair i < j of the unit rows [N, d] once: (values -unit_i . unit_j, i, j), flat [N(N-1)/2].
+
+    The rows are split in halves A and B: A A^T, A B^T and B B^T hold the upper triangle, 3/4 of the
+    flops of the full N x N product (XLA has no symmetric rank-k update; at M = 8, N = 500, D = 2048 on
+    a CPU, 40 ms instead of 50). The triangles of the two diagonal blocks are gathered, the cross block
+    is used whole. Every value is a dot product of two unit rows, as in the blocked path.
     """
-    m = n + n % 2
-    r = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 0)
-    c = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 1)
-    first = c < m - r
-    return jnp.where(first, r, m - 1 - r), jnp.where(first, r + c, c - 1)
+    n = unit.shape[0]
+    half = n // 2
+    a, b = unit[:half], unit[half:]
+    rows_a, cols_a = np.triu_indices(half, 1)
+    rows_b, cols_b = np.triu_indices(n - half, 1)
+    rows_ab, cols_ab = np.divmod(np.arange(half * (n - half)), n - half)
+    values = jnp.concatenate([
+        _stats.matmul(a, a.T)[rows_a, cols_a],
+        _stats.matmul(a, b.T).reshape(-1),
+        _stats.matmul(b, b.T)[rows_b, cols_b],
+    ])
+    rows = np.concatenate([rows_a, rows_ab, half + rows_b])
+    cols = np.concatenate([cols_a, half + cols_ab, half + cols_b])
+    return -values, rows, cols
 
 
 def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bool) -> jax.Array:
@@ -115,19 +129,14 @@ def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bo
 
 
 def _parc_single_label(features, labels, *, n_dims, group_is_same_class, capacity):
-    n = features.shape[0]
-    dissimilarity = -_stats.row_correlation(reduce_features(features, n_dims))
-    rows, cols = folded_upper_triangle(n)  # each pair i < j once: half the work of the full matrix
-    upper = (rows < cols) & (cols < n)
-    same = labels[jnp.minimum(rows, n - 1)] == labels[jnp.minimum(cols, n - 1)]
-    group = upper & (same if group_is_same_class else ~same)
-    other = upper & ~group
-    values = dissimilarity[jnp.minimum(rows, n - 1), jnp.minimum(cols, n - 1)]
-    statistic, n_group, n_other = pair_statistic(values, group, other, capacity=capacity)
+    values, rows, cols = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
+    same = labels[rows] == labels[cols]
+    group = same if group_is_same_class else ~same
+    statistic, n_group, n_other = pair_statistic(values, group, ~group, capacity=capacity)
     value = rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
     # A sample with constant standardised features has no correlation (0/0); binary search would
     # silently rank its NaNs, so propagate them for the caller's check instead.
-    return jnp.where(jnp.isfinite(dissimilarity).all(), value, jnp.nan)
+    return jnp.where(jnp.isfinite(values).all(), value, jnp.nan)
 
 
 def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
@@ -143,9 +152,7 @@ def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
 
 
 def _parc_multi_label(features, multi_hot, *, n_dims):
-    n = features.shape[0]
-    rows, cols = jnp.triu_indices(n, k=1)
-    feature_dissimilarity = -_stats.row_correlation(reduce_features(features, n_dims))[rows, cols]
+    feature_dissimilarity, rows, cols = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
     label_dissimilarity = -multi_hot_correlation(multi_hot)[rows, cols]
     return 100.0 * _stats.spearman(feature_dissimilarity, label_dissimilarity)
 

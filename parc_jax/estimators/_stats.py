@@ -107,16 +107,6 @@ def unit_rows(x: jax.Array) -> jax.Array:
     return centered / jnp.linalg.norm(centered, axis=1, keepdims=True)
 
 
-def row_correlation(x: jax.Array) -> jax.Array:
-    """Pearson correlation between the rows of x, [N, D] -> [N, N] (as `np.corrcoef(x)`).
-
-    Row i of the result is `matmul(unit_rows(x)[i:i+1], unit_rows(x).T)`, bit for bit on the CPU, which
-    is what lets the blocked PARC (one row block at a time) see exactly the dense path's values and ties.
-    """
-    unit = unit_rows(x)
-    return matmul(unit, unit.T)
-
-
 def average_ranks(values: jax.Array) -> jax.Array:
     """1-based ranks of a vector with ties given their average rank (as `scipy.stats.rankdata`).
 
