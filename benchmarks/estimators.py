@@ -232,7 +232,8 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the goal configuration only")
-    parser.add_argument("--calls", type=int, default=5, help="timed calls per side and block (3 blocks; half in the sweep)")
+    parser.add_argument("--calls", type=int, default=10, help="timed calls per side and block of the goal configuration (3 blocks)")
+    parser.add_argument("--sweep-calls", type=int, default=2, help="timed calls per side and block in the sweep")
     parser.add_argument("--numpy-models", type=int, default=2, help="NumPy models timed per sweep config")
     parser.add_argument("--goal-numpy-models", type=int, default=GOAL["M"],
                         help="NumPy models timed in the goal configuration (default: all)")
@@ -248,7 +249,7 @@ def main(argv=None):
     sweep_rows = []
     if not args.quick:
         for m, n, d, c in itertools.product(*SWEEP.values()):
-            sweep_rows += run_config(m, n, d, c, blocks=3, calls=max(1, args.calls // 2),
+            sweep_rows += run_config(m, n, d, c, blocks=3, calls=args.sweep_calls,
                                      numpy_models=args.numpy_models, names=names)
     bank_rows = []
     if args.bank_models:

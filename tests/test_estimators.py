@@ -29,6 +29,16 @@ def _input(name, features, probs):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_inside_a_users_jit_then_eager_again(name):
+    """Under a user's jit the labels are prepared inside the trace; nothing of that trace is kept
+    (an eager call with the same labels afterwards works and agrees)."""
+    features, probs, labels, c = _problem(seed=6)
+    x = _input(name, features, probs)
+    traced = float(jax.jit(lambda v: estimators.get(name)(v, labels, c))(x))
+    assert float(estimators.get(name)(x, labels, c)) == pytest.approx(traced, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_jit_and_no_jit_agree(name):
     features, probs, labels, c = _problem()
     x = _input(name, features, probs)
@@ -128,6 +138,17 @@ def test_prepared_labels_are_reused_by_content_only():
         estimators.knn(features, labels, c, k=True)
 
 
+@pytest.mark.parametrize("n", [3, 4, 7, 50])
+def test_upper_triangle_pairs_hold_every_pair_once(n):
+    from parc_jax.estimators import _parc, _stats
+
+    unit = _stats.unit_rows(jnp.asarray(np.random.default_rng(n).normal(size=(n, 6)), jnp.float32))
+    values, rows, cols, valid = map(np.asarray, _parc.upper_triangle_pairs(unit))
+    assert sorted(zip(rows[valid], cols[valid])) == sorted(zip(*np.triu_indices(n, 1)))
+    u = np.asarray(unit, np.float64)
+    np.testing.assert_allclose(values[valid], -np.sum(u[rows[valid]] * u[cols[valid]], axis=1), atol=1e-6)
+
+
 @pytest.mark.parametrize("n,c", [(500, 37), (7, 3), (300, 100), (11, 2)])
 def test_class_slots_hold_every_row_once_with_its_class(n, c):
     from parc_jax.estimators._leep import class_slots
@@ -172,6 +193,7 @@ def test_map_in_steps_covers_every_model_once(step):
 
 def test_models_per_step_is_cache_sized_on_cpu_and_memory_sized_on_accelerators(monkeypatch):
     """N = 500, D = 2048 features: 2 models per step on a CPU, 262 (1 GiB of float32) on a GPU/TPU."""
+    monkeypatch.setattr(_engine.jax, "default_backend", lambda: "cpu")
     assert _engine.models_per_step(500, 2048, "features") == 2
     assert _engine.models_per_step(500, 1000, "probs") == 1
     assert _engine.models_per_step(500, 100, "probs") == 10
@@ -270,8 +292,8 @@ def test_computed_unless_runs_the_fallback_only_where_needed():
 
 
 def test_hscore_bank_mixes_full_span_and_rank_deficient_models():
-    """N <= D: a model whose centred features span 1-perp gets the closed form (C - 1 for balanced
-    classes), one of lower rank (duplicated samples, 5 underlying dimensions) the SVD; in one bank
+    """N <= D: a model whose centred features span 1-perp gets the closed form (C - 1 for the classes
+    present), one of lower rank (duplicated samples, 5 underlying dimensions) the SVD; in one bank
     both agree with the float64 reference."""
     from parc_jax.estimators import _hscore, _stats
 
@@ -289,6 +311,9 @@ def test_hscore_bank_mixes_full_span_and_rank_deficient_models():
     assert expected[0] == pytest.approx(c - 1) and expected[1] < c - 1.5
     np.testing.assert_allclose(np.asarray(estimators.score_bank("hscore", bank, labels, c)), expected, rtol=1e-3)
     assert float(estimators.hscore(bank[2], labels, c)) == pytest.approx(expected[2], rel=1e-3)
+    two_present = np.arange(n) % 2  # classes 2 and 3 absent: the closed form counts present classes only
+    assert float(estimators.hscore(bank[0], two_present, c)) == pytest.approx(reference.hscore(bank[0], two_present, c))
+    assert reference.hscore(bank[0], two_present, c) == pytest.approx(1.0)
 
 
 def test_hscore_shrinkage_matches_sklearn_ledoit_wolf():

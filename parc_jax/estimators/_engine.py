@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import hashlib
 from typing import Callable
 
 import jax
@@ -80,8 +81,9 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
     return jax.jit(bank)
 
 
-def map_in_steps(one: Callable, xs: jax.Array, step: int) -> jax.Array:
-    """`one(x)` for every model x of xs, `step` models vmapped together per step of a `lax.map`.
+def map_in_steps(one: Callable, xs: jax.Array, step: int):
+    """`one(x)` (an array or a pytree of arrays) for every model x of xs, stacked over the models;
+    `step` models vmapped together per step of a `lax.map`.
 
     Never a vmap over a single model (which `lax.map` does for a step of 1 or a remainder of 1): XLA
     keeps the unit batch axis, which cost up to 3x (LEEP at N = 2000 on a CPU). Single models run the
@@ -161,15 +163,17 @@ _prepared: collections.OrderedDict = collections.OrderedDict()
 
 
 def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts: dict):
-    """A hashable key of the labels' values and the options (types included, so that 5.0 is not 5),
-    or None for traced or unhashable ones (those are prepared, and rejected, every time)."""
+    """A hashable key of the labels' values (a 16-byte digest) and the options (types included, so that
+    5.0 is not 5), or None for traced, object or unhashable ones (prepared, and rejected, every time)."""
     if _validation.is_traced(labels):
         return None
     try:
         array = np.asarray(labels)
+        if array.dtype == object:
+            return None
         options = tuple((name, type(value).__name__, value) for name, value in sorted(opts.items()))
-        key = (spec.name, array.dtype.str, array.shape, array.tobytes(), type(num_classes).__name__, num_classes,
-               n, d, options)
+        digest = hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8), digest_size=16).digest()
+        key = (spec.name, array.dtype.str, array.shape, digest, type(num_classes).__name__, num_classes, n, d, options)
         hash(key)
     except (TypeError, ValueError):
         return None
@@ -185,7 +189,7 @@ def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict) -> tuple[t
         return _prepared[key]
     label_args, static = spec.prepare(labels, num_classes, n=n, d=d, **opts)
     prepared = label_args, tuple(sorted(static.items()))
-    if key is not None:
+    if key is not None and not _validation.is_traced(*label_args):  # under a user's jit they are tracers
         _prepared[key] = prepared
         if len(_prepared) > _PREPARED_KEPT:
             _prepared.popitem(last=False)
@@ -197,7 +201,7 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
     [M] scores (so several groups can be dispatched before any is waited for).
 
     The first time a program meets these shapes its input values are checked on their own, before
-    it is compiled; afterwards the check reads the row summary the program returns with the scores.
+    it is compiled; afterwards the check reads the `kernel_summary` the program returns with the scores.
     """
     label_args, static_items = _prepare(spec, xs, labels, num_classes, opts)
     xs = jnp.asarray(xs, jnp.float32)

@@ -96,28 +96,43 @@ def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: 
     return statistic, n_group.astype(jnp.float32), jnp.sum(other).astype(jnp.float32)
 
 
-def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, np.ndarray, np.ndarray]:
-    """Every pair i < j of the unit rows [N, d] once: (values -unit_i . unit_j, i, j), flat [N(N-1)/2].
+def folded_upper_triangle(n: int) -> tuple[jax.Array, jax.Array]:
+    """Row and column indices that lay the upper triangle (diagonal included) of an n x n matrix out
+    as an [m/2, m + 1] rectangle, m = n rounded up to even: folded row r holds row r from the
+    diagonal on, then row m - 1 - r from the diagonal on. Indices >= n (odd n) are padding.
+    """
+    m = n + n % 2
+    r = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 0)
+    c = jax.lax.broadcasted_iota(jnp.int32, (m // 2, m + 1), 1)
+    first = c < m - r
+    return jnp.where(first, r, m - 1 - r), jnp.where(first, r + c, c - 1)
+
+
+def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Every pair i < j of the unit rows [N, d]: (values -unit_i . unit_j, i, j, valid), flat arrays of a
+    padded layout in which `valid` marks the N(N-1)/2 real pairs.
 
     The rows are split in halves A and B: A A^T, A B^T and B B^T hold the upper triangle, 3/4 of the
     flops of the full N x N product (XLA has no symmetric rank-k update; at M = 8, N = 500, D = 2048 on
-    a CPU, 40 ms instead of 50). The triangles of the two diagonal blocks are gathered, the cross block
-    is used whole. Every value is a dot product of two unit rows, as in the blocked path.
+    a CPU, 40 ms instead of 50). The cross block is used whole, the triangles of the diagonal blocks in
+    their folded layout (`folded_upper_triangle`); all indices are computed in the program (no
+    N^2-sized constants). Every value is a dot product of two unit rows, as in the blocked path.
     """
     n = unit.shape[0]
     half = n // 2
     a, b = unit[:half], unit[half:]
-    rows_a, cols_a = np.triu_indices(half, 1)
-    rows_b, cols_b = np.triu_indices(n - half, 1)
-    rows_ab, cols_ab = np.divmod(np.arange(half * (n - half)), n - half)
-    values = jnp.concatenate([
-        _stats.matmul(a, a.T)[rows_a, cols_a],
-        _stats.matmul(a, b.T).reshape(-1),
-        _stats.matmul(b, b.T)[rows_b, cols_b],
-    ])
-    rows = np.concatenate([rows_a, rows_ab, half + rows_b])
-    cols = np.concatenate([cols_a, half + cols_ab, half + cols_b])
-    return -values, rows, cols
+    parts = []
+    for block, offset in ((a, 0), (b, half)):
+        size = block.shape[0]
+        rows, cols = folded_upper_triangle(size)
+        valid = (rows < cols) & (cols < size)
+        rows, cols = jnp.minimum(rows, size - 1), jnp.minimum(cols, size - 1)
+        parts.append((_stats.matmul(block, block.T)[rows, cols], offset + rows, offset + cols, valid))
+    cross_rows = jax.lax.broadcasted_iota(jnp.int32, (half, n - half), 0)
+    cross_cols = half + jax.lax.broadcasted_iota(jnp.int32, (half, n - half), 1)
+    parts.append((_stats.matmul(a, b.T), cross_rows, cross_cols, jnp.ones((half, n - half), bool)))
+    values, rows, cols, valid = (jnp.concatenate([part[i].reshape(-1) for part in parts]) for i in range(4))
+    return -values, rows, cols, valid
 
 
 def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bool) -> jax.Array:
@@ -129,10 +144,10 @@ def rank_sum_correlation(statistic, n_group, n_other, *, group_is_same_class: bo
 
 
 def _parc_single_label(features, labels, *, n_dims, group_is_same_class, capacity):
-    values, rows, cols = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
+    values, rows, cols, valid = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
     same = labels[rows] == labels[cols]
-    group = same if group_is_same_class else ~same
-    statistic, n_group, n_other = pair_statistic(values, group, ~group, capacity=capacity)
+    group = valid & (same if group_is_same_class else ~same)
+    statistic, n_group, n_other = pair_statistic(values, group, valid & ~group, capacity=capacity)
     value = rank_sum_correlation(statistic, n_group, n_other, group_is_same_class=group_is_same_class)
     # A sample with constant standardised features has no correlation (0/0); binary search would
     # silently rank its NaNs, so propagate them for the caller's check instead.
@@ -152,9 +167,11 @@ def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
 
 
 def _parc_multi_label(features, multi_hot, *, n_dims):
-    feature_dissimilarity, rows, cols = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
-    label_dissimilarity = -multi_hot_correlation(multi_hot)[rows, cols]
-    return 100.0 * _stats.spearman(feature_dissimilarity, label_dissimilarity)
+    n = features.shape[0]
+    values, rows, cols, valid = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
+    (pairs,) = jnp.nonzero(valid, size=n * (n - 1) // 2)
+    label_dissimilarity = -multi_hot_correlation(multi_hot)[rows[pairs], cols[pairs]]
+    return 100.0 * _stats.spearman(values[pairs], label_dissimilarity)
 
 
 def _parc_blocked(features, labels, *, n_dims, plan):
