@@ -212,7 +212,7 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
         goal = GOAL_SPEEDUP[r["estimator"]]
         mark = "met" if r["speedup"] >= goal else "NOT met"
         lines.append(f"| {r['estimator']} | {r['jax_s'] * 1e3:.1f} ms | {r['numpy_s'] * 1e3:.1f} ms | "
-                     f"x{r['speedup']:.1f} | x{goal} ({mark}) |")
+                     f"x{r['speedup']:.2f} | x{goal} ({mark}) |")
     if sweep_rows:
         timed = max(r["numpy_models_timed"] for r in sweep_rows)
         lines += ["", "Sweep (speed-up = NumPy loop time / parc_jax time; NumPy timed on "

@@ -214,12 +214,9 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
     _warm_programs.add(key)
 
     def checked_scores():
-        summary_on_host = jax.device_get(summary)
-        if spec.input_kind == "features":
-            if np.all(summary_on_host):
-                return scores
-            summary_on_host = jax.device_get(_row_summary(xs, input_kind="features"))  # locate the bad row
-        _validation.check_values(summary_on_host, spec.input_kind, xs.shape, models)
+        if not np.all(jax.device_get(summary)):  # find and name the first bad row
+            rows = jax.device_get(_row_summary(xs, input_kind=spec.input_kind))
+            _validation.check_values(rows, spec.input_kind, xs.shape, models)
         return scores
 
     return checked_scores

@@ -73,14 +73,19 @@ def row_summary(x: jax.Array, input_kind: str) -> tuple[jax.Array, ...]:
     return (jnp.isfinite(x).all(axis=-1),)
 
 
-def kernel_summary(x: jax.Array, input_kind: str):
-    """What a bank program returns per model for the value checks, computed inside the per-model map
-    next to the kernel's own first pass over x. Probabilities: `row_summary`. Features: only whether all
-    values are finite, a column reduction that fuses with standardisation's (3 of ~80 ms of PARC at
-    M = 8, N = 500, D = 2048 as a separate row pass); a bad row is located by `row_summary` afterwards.
+def kernel_summary(x: jax.Array, input_kind: str) -> jax.Array:
+    """Whether a model's values pass the value checks, computed by the bank program inside its
+    per-model map, next to the kernel's own first pass over x (one flag per model crosses to the host).
+
+    Features: all finite, a column reduction that fuses with standardisation's (3 of ~80 ms of PARC at
+    M = 8, N = 500, D = 2048 as a separate row pass). Probabilities: `check_values`' rules on the row
+    minima and sums (in float32). A model that fails is looked at again with `row_summary` on the
+    host side, which names the first bad row.
     """
     if input_kind == "probs":
-        return row_summary(x, input_kind)
+        row_min, row_sum = row_summary(x, input_kind)
+        ok = jnp.isfinite(row_min) & jnp.isfinite(row_sum) & (row_min >= 0)
+        return (ok & (jnp.abs(row_sum - 1.0) <= PROBS_SUM_TOLERANCE)).all()
     return jnp.isfinite(x).all(axis=0).all()
 
 
