@@ -232,15 +232,18 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the goal configuration only")
-    parser.add_argument("--calls", type=int, default=10, help="timed calls per side and block of the goal configuration (3 blocks)")
+    parser.add_argument("--calls", type=int, default=10,
+                        help="timed calls per side and block of the goal configuration (3 blocks)")
     parser.add_argument("--sweep-calls", type=int, default=2, help="timed calls per side and block in the sweep")
     parser.add_argument("--numpy-models", type=int, default=2, help="NumPy models timed per sweep config")
     parser.add_argument("--goal-numpy-models", type=int, default=GOAL["M"],
                         help="NumPy models timed in the goal configuration (default: all)")
     parser.add_argument("--estimators", default=",".join(GOAL_SPEEDUP))
     parser.add_argument("--tag", default=None, help="result file tag (default: backend name)")
-    parser.add_argument("--bank-models", type=int, default=0, help="also time every estimator on one bank of this many models")
-    parser.add_argument("--bank-steps", default="auto", help="comma-separated models per step for --bank-models ('auto': the engine's)")
+    parser.add_argument("--bank-models", type=int, default=0,
+                        help="also time every estimator on one bank of this many models")
+    parser.add_argument("--bank-steps", default="auto",
+                        help="comma-separated models per step for --bank-models ('auto': the engine's)")
     args = parser.parse_args(argv)
     names = args.estimators.split(",")
     machine = describe()

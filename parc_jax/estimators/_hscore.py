@@ -51,13 +51,14 @@ def _class_mean_energy(u, keep, labels, num_classes):
     return jnp.where(keep, per_column, 0.0)
 
 
-def ledoit_wolf_shrinkage(centered: jax.Array, s: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Ledoit-Wolf shrinkage a of the covariance of `centered` [N, D] with singular values `s`.
+def ledoit_wolf_shrinkage(centered: jax.Array, sigma: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Ledoit-Wolf shrinkage a of the covariance of `centered` [N, D], whose squared singular values
+    are `sigma`.
 
     Returns (a, mu) with mu = tr(S) / D the scale of the shrinkage target mu I.
     """
     n, d = centered.shape
-    eigenvalues = s * s / n  # of S = X^T X / N; the other D - k are 0
+    eigenvalues = sigma / n  # of S = X^T X / N; the other D - k are 0
     mu = jnp.sum(eigenvalues) / d
     # delta = ||S - mu I||_F^2 / D, beta = (sum_i ||x_i||^4 / N - ||S||_F^2) / (N D), capped at delta.
     delta = (jnp.sum((eigenvalues - mu) ** 2) + (d - eigenvalues.shape[0]) * mu**2) / d
@@ -107,7 +108,7 @@ def _shrunk(x, labels, num_classes):
     n = x.shape[0]
     u, sigma = _stats.gram_eigh(x)
     energy = _class_mean_energy(u, jnp.ones_like(sigma, dtype=bool), labels, num_classes)
-    a, mu = ledoit_wolf_shrinkage(x, jnp.sqrt(sigma))
+    a, mu = ledoit_wolf_shrinkage(x, sigma)
     weights = (1.0 - a) * sigma / ((1.0 - a) * sigma / n + a * mu) / (n - 1)
     return jnp.sum(weights * energy)
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax.estimators import _engine, _stats, _validation
+from parc_jax.estimators import _engine, _labels, _stats
 
 
 def class_slots(labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +70,7 @@ def _kernel(probs, labels, slots, slot_class, *, num_classes):
 
 def _prepare(labels, num_classes, *, n, d):
     """Checked labels and their slot table (which accelerators, taking the product, leave unused)."""
-    num_classes = _validation.check_num_classes(num_classes)
-    labels = _validation.check_labels(labels, n, num_classes)
+    labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
     slots, slot_class = class_slots(labels, num_classes)
     return (jnp.asarray(labels), jnp.asarray(slots), jnp.asarray(slot_class)), dict(num_classes=num_classes)
 

@@ -55,8 +55,8 @@ def gram_eigh(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     costs O(N D k + k^3) and is the fastest route on every backend. Squaring the matrix limits the
     float32 resolution of the smallest directions to about 1e-7 of the largest eigenvalue, which is
     harmless where they are weighted by their eigenvalue (PCA, LogME, shrinkage H-score) but not for a
-    numerical rank (plain H-score falls back to `thin_svd`). For N > D, u = X v / s on directions with s^2 > 1e-7 s_max^2, 0 on the
-    others. Eigenvalues come in descending order, clipped at 0.
+    numerical rank (plain H-score falls back to `thin_svd`). For N > D, u = X v / s on directions with
+    s^2 > 1e-7 s_max^2, 0 on the others. Eigenvalues come in descending order, clipped at 0.
 
     Returns:
       (u [N, k], sigma [k] = s^2).

@@ -4,9 +4,9 @@ Shapes, dtypes, labels and options are checked on the host, before anything is t
 inf, probabilities that are negative or do not sum to 1) need a pass over the data: `row_summary`
 condenses each row to one or two numbers on the device and `check_values` reads them on the host.
 The engine runs that pass on its own before an estimator is compiled for a shape, and afterwards as
-part of the estimator's own program (`kernel_summary`: one dispatch, no pass of its own). Every check raises a `ValueError` with a
-message a user can act on. Inside a trace (someone jitting a public estimator) only the host checks
-apply, since values are unknown there.
+part of the estimator's own program (`kernel_summary`: one dispatch, no pass of its own). Every check
+raises a `ValueError` with a message a user can act on. Inside a trace (someone jitting a public
+estimator) only the host checks apply, since values are unknown there.
 """
 
 from __future__ import annotations
