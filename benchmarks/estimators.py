@@ -9,8 +9,9 @@ same random bank, side by side in one process:
   time is linear in M, so the median time of one model (cycling over min(M, --numpy-models)
   models) is scaled to M ("numpy models timed" in the output).
 
-The two sides alternate in three blocks of timed calls, each block after one untimed call (compilation,
-lazy imports, BLAS threads of the other side winding down).
+The two sides alternate in three blocks of timed calls, each block after 0.2 s of untimed calls of the
+same side (compilation, lazy imports, the other side's threads winding down, this side's reaching steady
+state).
 
 Prints a table of times and speed-ups, and writes JSON + Markdown under benchmarks/results/.
 
@@ -51,7 +52,7 @@ GOAL_SPEEDUP = {"parc": 4, "logme": 5, "hscore": 30, "leep": 2, "nce": 2, "knn":
 SWEEP = dict(M=(1, 8, 32), N=(500, 2000), D=(512, 2048), C=(10, 200))
 NUM_SOURCE_CLASSES = 1000
 WARMUP_S = 1.0  # untimed calls per side before the first block
-SWITCH_PAUSE_S = 0.2  # idle time between the sides, for the other side's threads to park
+BLOCK_WARMUP_S = 0.2  # untimed calls of a side before each of its blocks
 
 
 def make_bank(m, n, d, c, seed=0):
@@ -135,8 +136,11 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     Both sides first run untimed for WARMUP_S: the first NumPy call of a process pays lazy imports
     (0.6 s for SciPy in PARC), and a JAX bank call at M=8, N=500 ran ~1.6x slower over its first few
     dozen calls. Then the sides alternate in `blocks` blocks of `calls` timed calls, so a slow spell of
-    this shared machine hits both; each block starts after a pause and one untimed call, since BLAS
-    threads still spinning after one side's last call slow the other.
+    this shared machine hits both. Each block starts with BLOCK_WARMUP_S of untimed calls of its side:
+    after the other side ran, the first calls are slow. On the 2-core VM, LEEP at the goal size took
+    5.6 ms (median of 10 calls) straight after the NumPy side, 3.8 ms after 0.1 s and 3.2 ms after 0.2 s
+    of warm-up calls (NumPy: 10.0, 9.0, 9.3 ms), and 4.2-6.7 ms after a 0.2 s idle pause, the
+    method before.
     """
     device_bank = jax.device_put(jnp.asarray(bank))
     fn = reference.FUNCTIONS[name]
@@ -148,20 +152,22 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     def numpy_side(call):
         fn(bank[call % timed], labels, c)
 
-    for side in (ours, numpy_side):  # steady state before timing
+    def warm_up(side, seconds):
         start, call = time.perf_counter(), 0
-        while call < 2 or time.perf_counter() - start < WARMUP_S:
+        while call < 1 or time.perf_counter() - start < seconds:
             side(call)
             call += 1
+
+    for side in (ours, numpy_side):  # steady state before timing
+        warm_up(side, WARMUP_S)
     jax_times, numpy_times = [], []
     for block in range(blocks):
         for side, times in ((ours, jax_times), (numpy_side, numpy_times)):
-            time.sleep(SWITCH_PAUSE_S)
-            for call in range(calls + 1):
+            warm_up(side, BLOCK_WARMUP_S)
+            for call in range(calls):
                 start = time.perf_counter()
                 side(block * calls + call)
-                if call:
-                    times.append(time.perf_counter() - start)
+                times.append(time.perf_counter() - start)
     return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed
 
 

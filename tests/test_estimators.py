@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from parc_jax import estimators
-from parc_jax.estimators import _engine, reference
+from parc_jax.estimators import _engine, _validation, reference
 
 NAMES = ["parc", "logme", "leep", "nce", "hscore", "knn"]
 
@@ -138,10 +138,12 @@ def test_prepared_labels_are_reused_by_content_only():
         estimators.knn(features, labels, c, k=True)
 
 
-@pytest.mark.parametrize("n", [3, 4, 7, 50])
-def test_upper_triangle_pairs_hold_every_pair_once(n):
+@pytest.mark.parametrize("n,block_rows", [(3, 128), (4, 128), (7, 128), (50, 128), (300, 128), (50, 3), (11, 4)])
+def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, monkeypatch):
     from parc_jax.estimators import _parc, _stats
 
+    monkeypatch.setattr(_parc, "CPU_BLOCK_ROWS", block_rows)
+    assert _parc.triangle_blocks(n) == -(-n // block_rows)
     unit = _stats.unit_rows(jnp.asarray(np.random.default_rng(n).normal(size=(n, 6)), jnp.float32))
     values, rows, cols, valid = map(np.asarray, _parc.upper_triangle_pairs(unit))
     assert sorted(zip(rows[valid], cols[valid])) == sorted(zip(*np.triu_indices(n, 1)))
@@ -405,6 +407,51 @@ def test_bad_values_caught_by_a_warm_program(name, good, bad, message):
     assert (1, *good.shape) in warm_shapes
     with pytest.raises(ValueError, match=message):
         estimators.get(name)(bad(), GOOD_Y, GOOD_C)
+
+
+def _probs_with(row: int, values) -> np.ndarray:
+    p = GOOD_P.copy()
+    p[row, : len(values)] = values
+    return p
+
+
+def _row_sums_to_one_with_a_negative() -> np.ndarray:
+    p = GOOD_P.copy()
+    p[5] = 0.0
+    p[5, :2] = 1.5, -0.5
+    return p
+
+
+@pytest.mark.parametrize(
+    "probs",
+    [
+        GOOD_P,
+        _row_sums_to_one_with_a_negative(),
+        _probs_with(2, [np.nan]),
+        _probs_with(2, [np.inf]),
+        _probs_with(2, [-np.inf]),
+        _probs_with(2, [np.inf, -np.inf]),
+        _bad_probs_sum(),
+        GOOD_P * (1 + 2 * _validation.PROBS_SUM_TOLERANCE),
+    ],
+    ids=["good", "negative-summing-to-1", "nan", "inf", "-inf", "inf-and-minus-inf", "doubled-row", "sums-off"],
+)
+def test_in_program_probs_flag_agrees_with_the_row_checks(probs):
+    """The bank program's one-pass flag is down exactly when `check_values` names a bad row."""
+    flag = bool(jax.jit(_validation.kernel_summary, static_argnames="input_kind")(probs, input_kind="probs"))
+    summary = jax.device_get(_validation.row_summary(jnp.asarray(probs), "probs"))
+    try:
+        _validation.check_values(summary, "probs", probs.shape)
+        passes = True
+    except ValueError:
+        passes = False
+    assert flag == passes
+
+
+def test_negative_probability_caught_by_a_warm_program_even_if_the_row_sums_to_one():
+    estimators.leep(GOOD_P, GOOD_Y, GOOD_C)
+    with pytest.raises(ValueError, match="non-negative .*row 5"):
+        estimators.leep(_row_sums_to_one_with_a_negative(), GOOD_Y, GOOD_C)
 
 
 def test_bad_model_in_a_bank_is_named():

@@ -53,10 +53,11 @@ def _joint(probs, labels, slots, slot_class, num_classes):
     """
     if jax.default_backend() != "cpu":
         return _stats.matmul(jax.nn.one_hot(labels, num_classes, dtype=jnp.float32).T, probs)
-    padded = jnp.concatenate([probs, jnp.zeros((1, probs.shape[1]), probs.dtype)])  # row N: empty place
-    per_slot = jax.lax.fori_loop(
-        0, slots.shape[0], lambda k, total: total + padded[slots[k]], jnp.zeros((slots.shape[1], probs.shape[1]))
-    )
+
+    def add_slot_rows(k, total):  # row index N (an empty place) reads as a row of zeros
+        return total + probs.at[slots[k]].get(mode="fill", fill_value=0.0)
+
+    per_slot = jax.lax.fori_loop(0, slots.shape[0], add_slot_rows, jnp.zeros((slots.shape[1], probs.shape[1])))
     return jax.ops.segment_sum(per_slot, slot_class, num_segments=num_classes)
 
 

@@ -75,17 +75,18 @@ def row_summary(x: jax.Array, input_kind: str) -> tuple[jax.Array, ...]:
 
 def kernel_summary(x: jax.Array, input_kind: str) -> jax.Array:
     """Whether a model's values pass the value checks, computed by the bank program inside its
-    per-model map, next to the kernel's own first pass over x (one flag per model crosses to the host).
+    per-model map, next to the kernel's own passes over x (one flag per model crosses to the host).
 
     Features: all finite, a column reduction that fuses with standardisation's (3 of ~80 ms of PARC at
-    M = 8, N = 500, D = 2048 as a separate row pass). Probabilities: `check_values`' rules on the row
-    minima and sums (in float32). A model that fails is looked at again with `row_summary` on the
-    host side, which names the first bad row.
+    M = 8, N = 500, D = 2048 as a separate row pass). Probabilities: one row sum in which a negative
+    entry counts as 2 (more than a valid row's total), so that |sum - 1| <= tolerance holds exactly
+    when the row is finite, non-negative and sums to 1 (NaN and +inf spoil the sum, -inf is negative);
+    one pass over x where the row minimum and sum took two (LEEP: 0.6 of 3.3 ms at M = 8, N = 500,
+    Z = 1000). A model that fails is looked at again with `row_summary`, which names the first bad row.
     """
     if input_kind == "probs":
-        row_min, row_sum = row_summary(x, input_kind)
-        ok = jnp.isfinite(row_min) & jnp.isfinite(row_sum) & (row_min >= 0)
-        return (ok & (jnp.abs(row_sum - 1.0) <= PROBS_SUM_TOLERANCE)).all()
+        flagged_sum = jnp.where(x < 0, 2.0, x).sum(axis=-1)
+        return (jnp.abs(flagged_sum - 1.0) <= PROBS_SUM_TOLERANCE).all()
     return jnp.isfinite(x).all(axis=0).all()
 
 
