@@ -142,13 +142,26 @@ def test_prepared_labels_are_reused_by_content_only():
 def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, monkeypatch):
     from parc_jax.estimators import _parc, _stats
 
-    monkeypatch.setattr(_parc, "CPU_BLOCK_ROWS", block_rows)
-    assert _parc.triangle_blocks(n) == -(-n // block_rows)
+    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
+    assert _stats.row_blocks(n) == -(-n // block_rows)
     unit = _stats.unit_rows(jnp.asarray(np.random.default_rng(n).normal(size=(n, 6)), jnp.float32))
     values, rows, cols, valid = map(np.asarray, _parc.upper_triangle_pairs(unit))
     assert sorted(zip(rows[valid], cols[valid])) == sorted(zip(*np.triu_indices(n, 1)))
     u = np.asarray(unit, np.float64)
     np.testing.assert_allclose(values[valid], -np.sum(u[rows[valid]] * u[cols[valid]], axis=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("n,block_rows,backend", [(300, 128, "cpu"), (50, 7, "cpu"), (5, 128, "cpu"), (300, 128, "gpu")])
+def test_gram_is_the_exactly_symmetric_product(n, block_rows, backend, monkeypatch):
+    from parc_jax.estimators import _stats
+
+    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert _stats.row_blocks(n) == (-(-n // block_rows) if backend == "cpu" else 1)
+    x = np.random.default_rng(n).normal(size=(n, 9)).astype(np.float32)
+    product = np.asarray(_stats.gram(jnp.asarray(x)))
+    np.testing.assert_array_equal(product, product.T)
+    np.testing.assert_allclose(product, x.astype(np.float64) @ x.T.astype(np.float64), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("n,c", [(500, 37), (7, 3), (300, 100), (11, 2)])

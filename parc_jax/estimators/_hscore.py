@@ -84,8 +84,8 @@ def centred_span_is_full(x: jax.Array) -> jax.Array:
     rank cutoff: float32 `eigvalsh` errs by ~1e-7 lambda_max.
     """
     n = x.shape[0]
-    gram = _stats.matmul(x, x.T)
-    eigenvalues = jnp.linalg.eigvalsh(gram + jnp.trace(gram) / ((n - 1) * n))
+    gram = _stats.gram(x)
+    eigenvalues = jnp.linalg.eigvalsh(gram + jnp.trace(gram) / ((n - 1) * n), symmetrize_input=False)
     return eigenvalues[0] > CERTIFIED_GAP * eigenvalues[-1]
 
 

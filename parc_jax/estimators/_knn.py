@@ -19,9 +19,12 @@ from parc_jax.estimators import _blocked, _engine, _labels, _stats
 DENSE_MAX_N = 4096
 
 
-def squared_distances(queries: jax.Array, points: jax.Array) -> jax.Array:
-    """||q - p||^2 for all pairs, [B, D] x [N, D] -> [B, N] (callers centre the data first)."""
+def squared_distances(queries: jax.Array, points: jax.Array | None = None) -> jax.Array:
+    """||q - p||^2 for all pairs, [B, D] x [N, D] -> [B, N] (callers centre the data first); without
+    `points`, between the queries themselves, from their symmetric Gram matrix (`_stats.gram`)."""
     q2 = jnp.sum(queries**2, axis=1)
+    if points is None:
+        return jnp.maximum(q2[:, None] + q2[None, :] - 2.0 * _stats.gram(queries), 0.0)
     p2 = jnp.sum(points**2, axis=1)
     return jnp.maximum(q2[:, None] + p2[None, :] - 2.0 * _stats.matmul(queries, points.T), 0.0)
 
@@ -55,7 +58,7 @@ def _kernel(features, labels, *, num_classes, k, plan=None):
     if plan is not None:
         hits = _blocked.knn_hits(x, labels, plan, k=k, vote_hits=lambda v, t: vote_hits(v, t, num_classes))
         return _accuracy(hits, n, k)
-    distances = squared_distances(x, x)
+    distances = squared_distances(x)
     distances = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, distances)  # leave one out
     _, neighbours = jax.lax.top_k(-distances, k)  # equal values: lower index first
     return _accuracy(jnp.sum(vote_hits(labels[neighbours], labels, num_classes)), n, k)

@@ -108,37 +108,18 @@ def folded_upper_triangle(n: int) -> tuple[jax.Array, jax.Array]:
     return jnp.where(first, r, m - 1 - r), jnp.where(first, r + c, c - 1)
 
 
-# Rows per block of the pair products on a CPU (`upper_triangle_pairs`).
-CPU_BLOCK_ROWS = 128
-
-
-def triangle_blocks(n: int) -> int:
-    """How many row blocks `upper_triangle_pairs` cuts N rows into.
-
-    CPUs: blocks of about CPU_BLOCK_ROWS rows. The products of all block pairs i <= j do (k + 1) / 2k of
-    the flops of the full N x N product and ran faster per flop: at D = 2048 on the 2-core VM, 8
-    models of N = 500 took 27-33 ms in 4-5 blocks against 37-43 ms in 2 and 58-67 ms in one product;
-    2 models of N = 2000 took 95-112 ms in 12-20 blocks against 512 ms in one. Accelerators: halves
-    (three products), which keep the chip busy with large matrices.
-    """
-    if jax.default_backend() == "cpu":
-        return max(1, -(-n // CPU_BLOCK_ROWS))
-    return min(2, n)
-
-
 def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Every pair i < j of the unit rows [N, d]: (values -unit_i . unit_j, i, j, valid), flat arrays of a
     padded layout in which `valid` marks the N(N-1)/2 real pairs.
 
-    The rows are cut into k blocks (`triangle_blocks`) and only the blocks on and above the diagonal
-    of the N x N product are computed (XLA has no symmetric rank-k update). Off-diagonal blocks are
+    The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators) and only the blocks
+    on and above the diagonal of the N x N product are computed (XLA has no symmetric rank-k update). Off-diagonal blocks are
     used whole, the triangles of the diagonal ones in their folded layout (`folded_upper_triangle`);
     all indices are computed in the program (no N^2-sized constants). Every value is a dot product of
     two unit rows, as in the blocked path.
     """
     n = unit.shape[0]
-    k = triangle_blocks(n)
-    edges = [round(i * n / k) for i in range(k + 1)]
+    edges = _stats.block_edges(n, _stats.row_blocks(n, accelerator_blocks=2))
     blocks = [unit[start:stop] for start, stop in zip(edges, edges[1:])]
     parts = []
     for i, (block, offset) in enumerate(zip(blocks, edges)):
