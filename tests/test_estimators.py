@@ -151,7 +151,9 @@ def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, monkeypatch):
     np.testing.assert_allclose(values[valid], -np.sum(u[rows[valid]] * u[cols[valid]], axis=1), atol=1e-6)
 
 
-@pytest.mark.parametrize("n,block_rows,backend", [(300, 128, "cpu"), (50, 7, "cpu"), (5, 128, "cpu"), (300, 128, "gpu")])
+@pytest.mark.parametrize(
+    "n,block_rows,backend", [(300, 128, "cpu"), (50, 7, "cpu"), (5, 128, "cpu"), (300, 128, "gpu")]
+)
 def test_gram_is_the_exactly_symmetric_product(n, block_rows, backend, monkeypatch):
     from parc_jax.estimators import _stats
 
@@ -162,6 +164,16 @@ def test_gram_is_the_exactly_symmetric_product(n, block_rows, backend, monkeypat
     product = np.asarray(_stats.gram(jnp.asarray(x)))
     np.testing.assert_array_equal(product, product.T)
     np.testing.assert_allclose(product, x.astype(np.float64) @ x.T.astype(np.float64), rtol=1e-5, atol=1e-5)
+
+
+def test_sort_floats_orders_as_numpy():
+    from parc_jax.estimators import _stats
+
+    rng = np.random.default_rng(3)
+    special = [0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, np.finfo(np.float32).max, -np.finfo(np.float32).max]
+    values = np.concatenate([rng.normal(size=500) * 10.0 ** rng.integers(-30, 30, 500), special, special])
+    values = rng.permutation(values).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(_stats.sort_floats(jnp.asarray(values))), np.sort(values))
 
 
 @pytest.mark.parametrize("n,c", [(500, 37), (7, 3), (300, 100), (11, 2)])

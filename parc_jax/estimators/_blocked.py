@@ -317,7 +317,7 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
             empty = jnp.full(plan.capacity, jnp.inf, jnp.float32)
             buffer, count = jax.lax.fori_loop(0, num_blocks, gather_block, (empty, jnp.int32(0)))
             overflow = overflow | (jax.lax.psum((count > plan.capacity).astype(jnp.int32), AXIS) > 0)
-            sorted_group = jnp.sort(jax.lax.all_gather(buffer, AXIS, tiled=True))  # +inf padding sorts last
+            sorted_group = _stats.sort_floats(jax.lax.all_gather(buffer, AXIS, tiled=True))  # +inf padding sorts last
             range_count = jax.lax.psum(count, AXIS)
             bin_of, start, steps = search_table(sorted_group, range_count, plan.search_bins)
             equal_end = jnp.searchsorted(sorted_group, sorted_group, side="right").astype(jnp.int32)

@@ -75,7 +75,7 @@ def pair_statistic(values: jax.Array, in_group: jax.Array, other: jax.Array, *, 
     n_group = jnp.sum(flat_group)
     (positions,) = jnp.nonzero(flat_group, size=capacity, fill_value=0)
     group_values = jnp.where(jnp.arange(capacity) < n_group, flat_values[positions], jnp.inf)
-    return sorted_group_statistic(jnp.sort(group_values), n_group, flat_values, other.reshape(-1))
+    return sorted_group_statistic(_stats.sort_floats(group_values), n_group, flat_values, other.reshape(-1))
 
 
 def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: jax.Array, other: jax.Array):
@@ -113,9 +113,9 @@ def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     padded layout in which `valid` marks the N(N-1)/2 real pairs.
 
     The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators) and only the blocks
-    on and above the diagonal of the N x N product are computed (XLA has no symmetric rank-k update). Off-diagonal blocks are
-    used whole, the triangles of the diagonal ones in their folded layout (`folded_upper_triangle`);
-    all indices are computed in the program (no N^2-sized constants). Every value is a dot product of
+    on and above the diagonal of the N x N product are computed (XLA has no symmetric rank-k update).
+    Off-diagonal blocks are used whole, the triangles of the diagonal ones in their folded layout
+    (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized constants). Every value is a dot product of
     two unit rows, as in the blocked path.
     """
     n = unit.shape[0]

@@ -152,13 +152,28 @@ def unit_rows(x: jax.Array) -> jax.Array:
     return centered / jnp.linalg.norm(centered, axis=1, keepdims=True)
 
 
+def sort_floats(values: jax.Array) -> jax.Array:
+    """Float32 values sorted ascending, through int32 keys that order as the floats do.
+
+    The int32 bit pattern of a float ascends with its value for non-negative floats and descends for
+    negative ones, so flipping the 31 low bits of the negative ones gives keys in float order (and the
+    same flip maps them back). XLA's CPU sort is about 5x faster on such keys than with its float
+    comparator: 8 sorts of 3,584 values took 0.8 ms against 4.3 ms. -0.0 sorts before 0.0, +inf last;
+    NaN (which no caller sorts) would come after +inf.
+    """
+    flip = jnp.int32(0x7FFFFFFF)
+    bits = jax.lax.bitcast_convert_type(jnp.asarray(values, jnp.float32), jnp.int32)
+    ordered = jnp.sort(jnp.where(bits < 0, bits ^ flip, bits))
+    return jax.lax.bitcast_convert_type(jnp.where(ordered < 0, ordered ^ flip, ordered), jnp.float32)
+
+
 def average_ranks(values: jax.Array) -> jax.Array:
     """1-based ranks of a vector with ties given their average rank (as `scipy.stats.rankdata`).
 
     Sort + two searchsorted passes: for value v the average rank is (#less + #less_or_equal + 1) / 2.
     (argsort(argsort(v)) would give distinct ranks to tied values.)
     """
-    ordered = jnp.sort(values)
+    ordered = sort_floats(values)
     less = jnp.searchsorted(ordered, values, side="left")
     less_or_equal = jnp.searchsorted(ordered, values, side="right")
     return (less + less_or_equal + 1).astype(jnp.float32) / 2
