@@ -85,7 +85,7 @@ def centred_span_is_full(x: jax.Array) -> jax.Array:
     """
     n = x.shape[0]
     gram = _stats.gram(x)
-    eigenvalues = jnp.linalg.eigvalsh(gram + jnp.trace(gram) / ((n - 1) * n), symmetrize_input=False)
+    eigenvalues = jnp.linalg.eigvalsh(gram + jnp.trace(gram) / ((n - 1) * n))
     return eigenvalues[0] > CERTIFIED_GAP * eigenvalues[-1]
 
 

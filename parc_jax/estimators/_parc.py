@@ -112,15 +112,14 @@ def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     """Every pair i < j of the unit rows [N, d]: (values -unit_i . unit_j, i, j, valid), flat arrays of a
     padded layout in which `valid` marks the N(N-1)/2 real pairs.
 
-    The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators) and only the blocks
-    on and above the diagonal of the N x N product are computed (XLA has no symmetric rank-k update).
+    The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators and for d < 1024) and
+    only the blocks on and above the diagonal of the N x N product are computed (XLA has no symmetric
+    rank-k update).
     Off-diagonal blocks are used whole, the triangles of the diagonal ones in their folded layout
-    (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized constants). Every value is a dot product of
-    two unit rows, as in the blocked path.
+    (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized constants).
+    Every value is a dot product of two unit rows, as in the blocked path.
     """
-    n = unit.shape[0]
-    edges = _stats.block_edges(n, _stats.row_blocks(n, accelerator_blocks=2))
-    blocks = [unit[start:stop] for start, stop in zip(edges, edges[1:])]
+    blocks, edges = _stats.row_blocks(unit, few=2)
     parts = []
     for i, (block, offset) in enumerate(zip(blocks, edges)):
         size = block.shape[0]
@@ -163,7 +162,7 @@ def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
     """
     num_classes = multi_hot.shape[1]
     counts = multi_hot.sum(axis=1)
-    common = _stats.matmul(multi_hot, multi_hot.T)
+    common = _stats.gram(multi_hot)  # integer counts: exact in float32
     spread = counts * (num_classes - counts)
     return (num_classes * common - counts[:, None] * counts[None, :]) / jnp.sqrt(spread[:, None] * spread[None, :])
 
@@ -173,7 +172,8 @@ def _parc_multi_label(features, multi_hot, *, n_dims):
     values, rows, cols, valid = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
     (pairs,) = jnp.nonzero(valid, size=n * (n - 1) // 2)
     label_dissimilarity = -multi_hot_correlation(multi_hot)[rows[pairs], cols[pairs]]
-    return 100.0 * _stats.spearman(values[pairs], label_dissimilarity)
+    value = 100.0 * _stats.spearman(values[pairs], label_dissimilarity)
+    return jnp.where(jnp.isfinite(values).all(), value, jnp.nan)  # constant samples -> NaN, as single-label
 
 
 def _parc_blocked(features, labels, *, n_dims, plan):

@@ -1,4 +1,5 @@
-"""Statistics shared by the estimator kernels: centring, standardisation, PCA, ranks, correlations.
+"""Statistics shared by the estimator kernels: Gram matrices, centring, standardisation, PCA, sorting,
+ranks, correlations.
 
 All functions are pure and jittable; matmuls use `precision=HIGHEST` so that TF32 (GPU) or bf16 passes
 (TPU) do not change the numbers.
@@ -17,50 +18,58 @@ def matmul(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.matmul(a, b, precision=HIGHEST)
 
 
-# Rows per block of the products of a matrix with itself on a CPU (`row_blocks`).
+# On a CPU, matrices of at least CPU_MIN_BLOCK_DEPTH columns are multiplied with themselves in row blocks
+# of about CPU_BLOCK_ROWS rows, at most MAX_ROW_BLOCKS of them (k blocks make k(k+1)/2 products, which
+# the program must compile).
+CPU_MIN_BLOCK_DEPTH = 1024
 CPU_BLOCK_ROWS = 128
+MAX_ROW_BLOCKS = 16
 
 
-def row_blocks(n: int, *, accelerator_blocks: int = 1) -> int:
-    """How many row blocks the products of an [N, d] matrix with itself (`gram`, PARC's pair values) use.
+def row_blocks(x: jax.Array, *, few: int = 1) -> tuple[list[jax.Array], list[int]]:
+    """x [N, d] cut into k near-equal row blocks for its products with itself (`gram`, PARC's pair
+    values): (blocks, edges), edges = [0, ..., N] their boundaries.
 
-    CPUs: blocks of about CPU_BLOCK_ROWS rows, of which only the block pairs on one side of the
-    diagonal are multiplied: (k + 1) / 2k of the flops of the full product, and faster per flop. At
-    d = 2048 on the 2-core VM, 8 matrices of N = 500 took 27-33 ms in 4-5 blocks against 37-43 ms in
-    2 and 58-67 ms as one product; 2 of N = 2000 took 95-112 ms in 12-20 blocks against 512 ms as one.
-    Accelerators: `accelerator_blocks`, since large products keep the chip busy.
+    Only the block pairs on one side of the diagonal are multiplied: (k + 1) / 2k of the flops of the
+    full product. On a CPU, for d >= CPU_MIN_BLOCK_DEPTH, blocks of about CPU_BLOCK_ROWS rows are also
+    faster per flop: at d = 2048 on the 2-core VM, 8 matrices of N = 500 took 27-33 ms in 4-5 blocks
+    against 37-43 ms in 2 and 58-67 ms as one product; 1 of N = 2000 took 69 ms in 16 blocks against
+    178 ms as one. For shallow matrices the product is cheap and assembling the blocks is not (N = 2000,
+    d = 64: 38 ms in blocks, 3 ms as one product), so they take `few` blocks, as accelerators do
+    (large products keep the chip busy).
     """
-    if jax.default_backend() == "cpu":
-        return max(1, -(-n // CPU_BLOCK_ROWS))
-    return max(1, min(accelerator_blocks, n))
-
-
-def block_edges(n: int, k: int) -> list[int]:
-    """Boundaries of k near-equal row blocks of N rows: [0, ..., N]."""
-    return [round(i * n / k) for i in range(k + 1)]
+    n, d = x.shape
+    if jax.default_backend() == "cpu" and d >= CPU_MIN_BLOCK_DEPTH:
+        k = min(-(-n // CPU_BLOCK_ROWS), MAX_ROW_BLOCKS)
+    else:
+        k = min(few, n)
+    edges = [i * n // k for i in range(k + 1)]
+    return [x[start:stop] for start, stop in zip(edges, edges[1:])], edges
 
 
 def gram(x: jax.Array) -> jax.Array:
-    """x x^T [N, N] at full float32 precision, exactly symmetric.
+    """x x^T [N, N] at full float32 precision, symmetric up to rounding (exactly when cut in blocks).
 
-    The blocks on and below the diagonal are computed (`row_blocks`; XLA has no symmetric rank-k
-    update) and mirrored above it.
+    In row blocks (`row_blocks`) the blocks on and below the diagonal are computed (XLA has no
+    symmetric rank-k update) and mirrored above it; otherwise one product.
     """
     n = x.shape[0]
-    edges = block_edges(n, row_blocks(n))
-    blocks = [x[start:stop] for start, stop in zip(edges, edges[1:])]
+    blocks, edges = row_blocks(x)
+    if len(blocks) == 1:
+        return matmul(x, x.T)
     lower = jnp.concatenate(
         [
             jnp.concatenate(
                 [matmul(block, other.T) for other in blocks[: i + 1]]
-                + [jnp.zeros((block.shape[0], n - edges[i + 1]), jnp.float32)],
+                + [jnp.zeros((block.shape[0], n - edges[i + 1]), x.dtype)],
                 axis=1,
             )
             for i, block in enumerate(blocks)
         ]
     )
-    below = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0) >= jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
-    return jnp.where(below, lower, lower.T)
+    # Mirrored by adding the transposed strict lower triangle (exact: one term of each sum is 0).
+    # `where(tri, lower, lower.T)` says the same, but crashed XLA:CPU (jax 0.10.2) from N ~ 900 on.
+    return jnp.tril(lower) + jnp.tril(lower, -1).T
 
 
 def standardize_columns(x: jax.Array) -> jax.Array:
@@ -108,7 +117,7 @@ def gram_eigh(x: jax.Array) -> tuple[jax.Array, jax.Array]:
       (u [N, k], sigma [k] = s^2).
     """
     n, d = x.shape
-    sigma, vectors = jnp.linalg.eigh(gram(x if n <= d else x.T), symmetrize_input=False)
+    sigma, vectors = jnp.linalg.eigh(gram(x if n <= d else x.T), symmetrize_input=True)
     sigma, vectors = jnp.maximum(sigma[::-1], 0.0), vectors[:, ::-1]
     if n <= d:
         return vectors, sigma
@@ -132,7 +141,7 @@ def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:
     if n > d:
         # Large probes: eigenvectors v of the D x D Gram matrix; only the n_dims kept directions are
         # projected (X v_k = s_k u_k), an [N, D] x [D, n_dims] matmul instead of [N, D] x [D, D].
-        sigma, vectors = jnp.linalg.eigh(gram(centered.T), symmetrize_input=False)
+        sigma, vectors = jnp.linalg.eigh(gram(centered.T), symmetrize_input=True)
         sigma, vectors = jnp.maximum(sigma[::-1][:n_dims], 0.0), vectors[:, ::-1][:, :n_dims]
         resolved = sigma > 1e-7 * jnp.max(sigma)
         scores = jnp.where(resolved, matmul(centered, vectors), 0.0)
@@ -157,12 +166,14 @@ def sort_floats(values: jax.Array) -> jax.Array:
 
     The int32 bit pattern of a float ascends with its value for non-negative floats and descends for
     negative ones, so flipping the 31 low bits of the negative ones gives keys in float order (and the
-    same flip maps them back). XLA's CPU sort is about 5x faster on such keys than with its float
-    comparator: 8 sorts of 3,584 values took 0.8 ms against 4.3 ms. -0.0 sorts before 0.0, +inf last;
-    NaN (which no caller sorts) would come after +inf.
+    same flip maps them back, bit for bit). XLA's CPU sort is about 5x faster on such keys than with
+    its float comparator: 8 sorts of 3,584 values took 0.8 ms against 4.3 ms. -0.0 sorts before 0.0,
+    +inf last. NaN must not be sorted: it lands at either end, by its sign bit.
     """
+    if values.dtype != jnp.float32:
+        raise TypeError(f"sort_floats takes float32 values, got {values.dtype}")
     flip = jnp.int32(0x7FFFFFFF)
-    bits = jax.lax.bitcast_convert_type(jnp.asarray(values, jnp.float32), jnp.int32)
+    bits = jax.lax.bitcast_convert_type(values, jnp.int32)
     ordered = jnp.sort(jnp.where(bits < 0, bits ^ flip, bits))
     return jax.lax.bitcast_convert_type(jnp.where(ordered < 0, ordered ^ flip, ordered), jnp.float32)
 

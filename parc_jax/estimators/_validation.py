@@ -4,9 +4,10 @@ Shapes, dtypes, labels and options are checked on the host, before anything is t
 inf, probabilities that are negative or do not sum to 1) need a pass over the data: `row_summary`
 condenses each row to one or two numbers on the device and `check_values` reads them on the host.
 The engine runs that pass on its own before an estimator is compiled for a shape, and afterwards as
-part of the estimator's own program (`kernel_summary`: one dispatch, no pass of its own). Every check
-raises a `ValueError` with a message a user can act on. Inside a trace (someone jitting a public
-estimator) only the host checks apply, since values are unknown there.
+part of the estimator's own program (`kernel_summary`: same dispatch; fused with the first pass over
+features, one row-sum pass over probabilities). Every check raises a `ValueError` with a message a
+user can act on. Inside a trace (someone jitting a public estimator) only the host checks apply,
+since values are unknown there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-PROBS_SUM_TOLERANCE = 1e-3
+PROBS_SUM_TOLERANCE = 1e-3  # must stay below 1: `kernel_summary` counts a negative entry as 2
 
 
 def is_traced(*arrays) -> bool:
