@@ -138,6 +138,21 @@ def test_prepared_labels_are_reused_by_content_only():
         estimators.knn(features, labels, c, k=True)
 
 
+def _blocks_for(x, block_rows, backend, few, monkeypatch):
+    """`_stats.row_blocks` of x with CPU_BLOCK_ROWS = block_rows, blocking for any depth, on `backend`;
+    checks the block count and edges."""
+    from parc_jax.estimators import _stats
+
+    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(_stats, "CPU_MIN_BLOCK_DEPTH", 1)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    n = x.shape[0]
+    blocks, edges = _stats.row_blocks(x, few=few)
+    assert len(blocks) == (min(-(-n // block_rows), _stats.MAX_ROW_BLOCKS) if backend == "cpu" else min(few, n))
+    assert edges[0] == 0 and edges[-1] == n and all(b.shape[0] > 0 for b in blocks)
+    return blocks
+
+
 @pytest.mark.parametrize(
     "n,block_rows,backend",
     [(3, 128, "cpu"), (4, 128, "cpu"), (50, 128, "cpu"), (300, 128, "cpu"), (50, 3, "cpu"), (11, 4, "cpu"),
@@ -146,13 +161,8 @@ def test_prepared_labels_are_reused_by_content_only():
 def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, backend, monkeypatch):
     from parc_jax.estimators import _parc, _stats
 
-    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
-    monkeypatch.setattr(_stats, "CPU_MIN_BLOCK_DEPTH", 6)
-    monkeypatch.setattr(jax, "default_backend", lambda: backend)
-    blocks, edges = _stats.row_blocks(jnp.zeros((n, 6)), few=2)
-    assert len(blocks) == (min(-(-n // block_rows), _stats.MAX_ROW_BLOCKS) if backend == "cpu" else 2)
-    assert edges[0] == 0 and edges[-1] == n and all(b.shape[0] > 0 for b in blocks)
     unit = _stats.unit_rows(jnp.asarray(np.random.default_rng(n).normal(size=(n, 6)), jnp.float32))
+    _blocks_for(unit, block_rows, backend, 2, monkeypatch)
     values, rows, cols, valid = map(np.asarray, _parc.upper_triangle_pairs(unit))
     assert sorted(zip(rows[valid], cols[valid])) == sorted(zip(*np.triu_indices(n, 1)))
     u = np.asarray(unit, np.float64)
@@ -167,12 +177,8 @@ def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, backend, monke
 def test_gram_is_the_product_and_exactly_symmetric_in_blocks(n, block_rows, backend, monkeypatch):
     from parc_jax.estimators import _stats
 
-    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
-    monkeypatch.setattr(_stats, "CPU_MIN_BLOCK_DEPTH", 9)
-    monkeypatch.setattr(jax, "default_backend", lambda: backend)
     x = np.random.default_rng(n).normal(size=(n, 9)).astype(np.float32)
-    blocks, _ = _stats.row_blocks(jnp.asarray(x))
-    assert len(blocks) == (min(-(-n // block_rows), _stats.MAX_ROW_BLOCKS) if backend == "cpu" else 1)
+    blocks = _blocks_for(jnp.asarray(x), block_rows, backend, 1, monkeypatch)
     product = np.asarray(_stats.gram(jnp.asarray(x)))  # N = 1000 in blocks crashed an earlier mirror
     if len(blocks) > 1:
         np.testing.assert_array_equal(product, product.T)
