@@ -39,6 +39,7 @@ dense path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -197,7 +198,7 @@ def _histogram_bin(values: jax.Array) -> jax.Array:
     return jnp.clip(scaled, 0, HISTOGRAM_BINS - 1).astype(jnp.int32)
 
 
-def search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
+def _search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
     """Lookup table of the binary search: linear bins over [min G, max G] of the sorted group.
 
     Returns (bin_of, start, steps): `bin_of(v)` is monotone in v, G values of bin b are
@@ -219,7 +220,7 @@ def search_table(sorted_group: jax.Array, count: jax.Array, num_bins: int):
     return bin_of, start, steps
 
 
-def count_below(sorted_group, equal_end, bin_of, start, steps, values):
+def _count_below(sorted_group, equal_end, bin_of, start, steps, values):
     """(#{g < v}, #{g <= v}) for every v: binary search inside v's bin of the lookup table.
 
     `equal_end[i]` is the end of the run of values equal to sorted_group[i], so #{g <= v} follows from
@@ -237,6 +238,15 @@ def count_below(sorted_group, equal_end, bin_of, start, steps, values):
     less, _ = jax.lax.fori_loop(0, steps, step, (start[bins], start[bins + 1]))
     equal = jnp.take(sorted_group, less, mode="clip") == values
     return less, jnp.where(equal, jnp.take(equal_end, less, mode="clip"), less)
+
+
+def group_counter(sorted_group: jax.Array, count: jax.Array, num_bins: int):
+    """For G sorted ascending (`count` values, then +inf padding): the function v -> (#{g < v}, #{g <= v})
+    over arrays of values, with its lookup table (`_search_table`, `num_bins` bins) and the run ends of
+    equal G values built once."""
+    equal_end = jnp.searchsorted(sorted_group, sorted_group, side="right").astype(jnp.int32)
+    bin_of, start, steps = _search_table(sorted_group, count, num_bins)
+    return functools.partial(_count_below, sorted_group, equal_end, bin_of, start, steps)
 
 
 def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
@@ -319,12 +329,11 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
             overflow = overflow | (jax.lax.psum((count > plan.capacity).astype(jnp.int32), AXIS) > 0)
             sorted_group = _stats.sort_floats(jax.lax.all_gather(buffer, AXIS, tiled=True))  # +inf padding sorts last
             range_count = jax.lax.psum(count, AXIS)
-            bin_of, start, steps = search_table(sorted_group, range_count, plan.search_bins)
-            equal_end = jnp.searchsorted(sorted_group, sorted_group, side="right").astype(jnp.int32)
+            counts_below = group_counter(sorted_group, range_count, plan.search_bins)
 
             def search_block(b, sums):
                 values, _, other = block(device_rows[b])
-                less, less_or_equal = count_below(sorted_group, equal_end, bin_of, start, steps, values)
+                less, less_or_equal = counts_below(values)
                 twice_u = (range_count - less - less_or_equal).astype(jnp.float32)
                 block_sum = jnp.sum(jnp.sum(jnp.where(other, twice_u, 0.0), axis=1)) / 2
                 return _two_sum(*sums, block_sum)

@@ -65,7 +65,7 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
 
     A bank [M, N, D] is scored `models_per_step` models at a time (`map_in_steps`); one compiled
     program whatever M. The bank program returns the [M] scores and each model's
-    `_validation.kernel_summary`, so that the value checks ride along in the same pass and dispatch.
+    `_validation.kernel_summary`, so that the value checks ride along in the same dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
     if not batched:

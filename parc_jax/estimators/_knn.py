@@ -24,9 +24,10 @@ def squared_distances(queries: jax.Array, points: jax.Array | None = None) -> ja
     `points`, between the queries themselves, from their symmetric Gram matrix (`_stats.gram`)."""
     q2 = jnp.sum(queries**2, axis=1)
     if points is None:
-        return jnp.maximum(q2[:, None] + q2[None, :] - 2.0 * _stats.gram(queries), 0.0)
-    p2 = jnp.sum(points**2, axis=1)
-    return jnp.maximum(q2[:, None] + p2[None, :] - 2.0 * _stats.matmul(queries, points.T), 0.0)
+        p2, products = q2, _stats.gram(queries)
+    else:
+        p2, products = jnp.sum(points**2, axis=1), _stats.matmul(queries, points.T)
+    return jnp.maximum(q2[:, None] + p2[None, :] - 2.0 * products, 0.0)
 
 
 def vote_hits(votes: jax.Array, truth: jax.Array, num_classes: int) -> jax.Array:

@@ -85,12 +85,10 @@ def sorted_group_statistic(sorted_group: jax.Array, n_group: jax.Array, values: 
     Each value is first placed among linear bins over [min G, max G] (about as many bins as G has
     places), then binary-searched inside its bin only: a few steps instead of log2 |G| (at N = 500,
     C = 37 the search took ~6 of 16 ms less); #{g <= v} follows from a table of run ends of equal G
-    values (`_blocked.count_below`).
+    values (`_blocked.group_counter`).
     """
     num_bins = 2 ** math.ceil(math.log2(sorted_group.shape[0]))
-    run_end = jnp.searchsorted(sorted_group, sorted_group, side="right")
-    bin_of, start, steps = _blocked.search_table(sorted_group, n_group, num_bins)
-    less, less_or_equal = _blocked.count_below(sorted_group, run_end, bin_of, start, steps, values)
+    less, less_or_equal = _blocked.group_counter(sorted_group, n_group, num_bins)(values)
     half_u = (n_group - less - less_or_equal).astype(jnp.float32) / 2
     statistic = jnp.sum(jnp.where(other, half_u, 0.0))
     return statistic, n_group.astype(jnp.float32), jnp.sum(other).astype(jnp.float32)
@@ -114,10 +112,9 @@ def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
 
     The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators and for d < 1024) and
     only the blocks on and above the diagonal of the N x N product are computed (XLA has no symmetric
-    rank-k update).
-    Off-diagonal blocks are used whole, the triangles of the diagonal ones in their folded layout
-    (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized constants).
-    Every value is a dot product of two unit rows, as in the blocked path.
+    rank-k update). Off-diagonal blocks are used whole, the triangles of the diagonal ones in their
+    folded layout (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized
+    constants). Every value is a dot product of two unit rows, as in the blocked path.
     """
     blocks, edges = _stats.row_blocks(unit, few=2)
     parts = []
