@@ -10,13 +10,11 @@ import pathlib  # noqa: E402
 
 import pytest  # noqa: E402
 
-# shared/ (goldens, PARC release data) lies beside the checkout; PARC_JAX_SHARED overrides.
-SHARED = pathlib.Path(os.environ.get("PARC_JAX_SHARED", pathlib.Path(__file__).resolve().parents[2] / "shared"))
+# Reference values computed with the original releases (see tests/data/golden/README.md).
+GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "golden"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> pathlib.Path:
-    """The `shared/` folder laid beside the checkout (goldens, PARC release data)."""
-    if not SHARED.is_dir():
-        pytest.fail(f"expected the shared folder at {SHARED} (beside the checkout, or set PARC_JAX_SHARED)")
-    return SHARED
+def golden_dir() -> pathlib.Path:
+    """The golden reference values kept in the repository (tests/data/golden)."""
+    return GOLDEN

@@ -7,7 +7,7 @@ import pytest
 
 from parc_jax import estimators
 
-# (golden key, estimator, options, tolerance kind) -- tolerances from shared/golden/README.md.
+# (golden key, estimator, options, tolerance kind) -- tolerances from tests/data/golden/README.md.
 CASES = [
     ("parc", "parc", {}, "parc"),
     ("parc_f32_exact_pca", "parc", {"n_dims": 32}, "parc"),
@@ -22,9 +22,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def golden(shared_dir):
-    cases = json.loads((shared_dir / "golden" / "public.json").read_text())
-    arrays = np.load(shared_dir / "golden" / "public.npz")
+def golden(golden_dir):
+    cases = json.loads((golden_dir / "public.json").read_text())
+    arrays = np.load(golden_dir / "public.npz")
     return [
         dict(
             features=arrays[f"features_{c['case']}"],

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -129,11 +130,11 @@ def test_metric_input_errors(name, x, y, match):
 
 
 @pytest.fixture(scope="module")
-def protocol_paths(shared_dir):
+def protocol_paths(golden_dir):
     return (
-        shared_dir / "golden" / "protocol_public.csv",
-        shared_dir / "parc_release" / "oracle_controlled.csv",
-        json.loads((shared_dir / "golden" / "protocol_public.json").read_text()),
+        golden_dir / "protocol_public.csv",
+        pathlib.Path(evaluation.__file__).parent / "tables" / "parc_release" / "oracle_controlled.csv",
+        json.loads((golden_dir / "protocol_public.json").read_text()),
     )
 
 
