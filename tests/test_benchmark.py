@@ -1,4 +1,4 @@
-"""End-to-end tests of `python -m parc_jax.benchmark` (parc_jax.protocol) on a tiny real bank.
+"""End-to-end tests of `python -m parc_jax.benchmark` (parc_jax.benchmark) on a tiny real bank.
 
 The bank: four randomly initialised small CNN/ResNet models (two claim digits / mnist5k as their
 source, so that the protocol must leave them out on those targets), probed on real data (scikit-
@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from parc_jax import benchmark, benchmark_config, benchmark_report, estimators, evaluation, models, protocol, ranking
-from parc_jax.bank import load_bank
-from parc_jax.probing import probe_bank
+from parc_jax import _config, bank, benchmark, estimators, evaluation, models
+from parc_jax.bank import load_bank, probe_bank
+from parc_jax.benchmark import _runs
+from parc_jax.benchmark import __main__ as benchmark_cli
 
 ESTIMATORS = ("parc_f32", "logme", "leep", "nce_eps", "knn1")
 TARGETS = ("digits", "mnist5k")
@@ -59,7 +60,7 @@ ORACLE = [
 def _write_oracle(path: pathlib.Path, rows) -> pathlib.Path:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(protocol.ORACLE_COLUMNS)
+        writer.writerow(evaluation.ORACLE_COLUMNS)
         writer.writerows(rows)
     return path
 
@@ -80,9 +81,9 @@ def tiny(tmp_path_factory):
     oracle = _write_oracle(root / "oracle.csv", ORACLE)
     config = root / "config.py"
     config.write_text(
-        "from parc_jax import benchmark_config\n\n\n"
+        "from parc_jax import benchmark\n\n\n"
         "def get_config():\n"
-        "    c = benchmark_config.default_config()\n"
+        "    c = benchmark.default_config()\n"
         f"    c.bank = {str(root / 'bank.py')!r}\n"
         f"    c.targets = {TARGETS!r}\n"
         f"    c.estimators = {ESTIMATORS!r}\n"
@@ -92,7 +93,7 @@ def tiny(tmp_path_factory):
         f"    c.output_dir = {str(root / 'out')!r}\n"
         "    return c\n")
     argv = ["--config", str(config), f"--config.runs={RUNS}", "--config.budget", str(BUDGET), "--no-progress"]
-    assert benchmark.main(argv) == 0
+    assert benchmark_cli.main(argv) == 0
     return {"root": root, "out": root / "out", "oracle": oracle, "cache": root / "cache", "argv": argv,
             "bank": load_bank(str(root / "bank.py"))}
 
@@ -100,8 +101,8 @@ def tiny(tmp_path_factory):
 def test_outputs_exist_and_parse(tiny):
     out = tiny["out"]
     rows = _read_csv(out / "results.csv")
-    baselines = [protocol.BASELINE_PARAMS, protocol.BASELINE_DEPTH, protocol.BASELINE_OTHER_TARGETS]
-    assert list(rows[0]) == [*benchmark_report.RESULTS_KEY, *ESTIMATORS, *baselines]
+    baselines = [evaluation.BASELINE_PARAMS, evaluation.BASELINE_DEPTH, evaluation.BASELINE_OTHER_TARGETS]
+    assert list(rows[0]) == [*evaluation.RESULTS_KEY, *ESTIMATORS, *baselines]
     # 2 runs x 2 targets x 3 models (each target leaves out the model trained on it).
     assert len(rows) == RUNS * len(TARGETS) * 3
     assert all(r["Source Dataset"] != r["Target Dataset"] for r in rows)
@@ -156,9 +157,9 @@ def test_protocol_numbers_equal_direct_calls(tiny):
     # Leave-target-out baseline: resnet_tiny@a on digits = its accuracy on mnist5k (its only other target);
     # cnn_small@mnist5k on digits = mean of its fashion_mnist_deb accuracy (mnist5k is its source).
     by_key = {(r["Run"], r["Architecture"], r["Target Dataset"]): r for r in _read_csv(out / "results.csv")}
-    assert float(by_key[("0", "resnet_tiny@a", "digits")][protocol.BASELINE_OTHER_TARGETS]) == 88.2
-    assert float(by_key[("0", "cnn_small@mnist5k", "digits")][protocol.BASELINE_OTHER_TARGETS]) == 72.0
-    assert float(by_key[("0", "resnet_tiny@b", "mnist5k")][protocol.BASELINE_DEPTH]) == depths["resnet_tiny@b"]
+    assert float(by_key[("0", "resnet_tiny@a", "digits")][evaluation.BASELINE_OTHER_TARGETS]) == 88.2
+    assert float(by_key[("0", "cnn_small@mnist5k", "digits")][evaluation.BASELINE_OTHER_TARGETS]) == 72.0
+    assert float(by_key[("0", "resnet_tiny@b", "mnist5k")][evaluation.BASELINE_DEPTH]) == depths["resnet_tiny@b"]
 
 
 def test_scores_are_the_estimators_on_cached_probes(tiny):
@@ -169,7 +170,7 @@ def test_scores_are_the_estimators_on_cached_probes(tiny):
     rows = {r["Architecture"]: r for r in _read_csv(tiny["out"] / "results.csv")
             if r["Run"] == "1" and r["Target Dataset"] == "digits"}
     for name in ("logme", "leep", "knn1"):
-        estimator, options = ranking.VARIANTS[name]
+        estimator, options = bank.VARIANTS[name]
         kind = estimators.spec(estimator).input_kind
         for record in records:
             single = estimators.get(estimator)(getattr(record.probe, kind), record.probe.labels, 10, **options)
@@ -180,7 +181,7 @@ def test_scores_are_the_estimators_on_cached_probes(tiny):
 def test_rerun_reuses_the_probe_cache(tiny):
     before = _cache_files(tiny["cache"])
     first = (tiny["out"] / "results.csv").read_text()
-    assert benchmark.main(tiny["argv"]) == 0
+    assert benchmark_cli.main(tiny["argv"]) == 0
     assert _cache_files(tiny["cache"]) == before
     rows_a = _read_csv(tiny["out"] / "results.csv")
     rows_b = list(csv.DictReader(first.splitlines()))
@@ -208,17 +209,17 @@ def test_bad_config_is_one_line_and_exit_2(tiny, capsys, extra, message):
             (("cnn_small@digits", "digits"), ("cnn_small@mnist5k", "mnist5k"),
              ("resnet_tiny@a", "none"), ("resnet_tiny@b", "none"))])
         argv += ["--oracle", str(oracle)]
-    assert benchmark.main(argv) == 2
+    assert benchmark_cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
 def test_missing_config_file_and_bad_flag(tmp_path, capsys):
-    assert benchmark.main(["--config", str(tmp_path / "none.py")]) == 2
+    assert benchmark_cli.main(["--config", str(tmp_path / "none.py")]) == 2
     assert capsys.readouterr().err.strip() == f"error: config file {str(tmp_path / 'none.py')!r} not found; " \
                                               "pass a Python file with get_config()"
     with pytest.raises(SystemExit) as exit_info:
-        benchmark.main(["--config"])
+        benchmark_cli.main(["--config"])
     assert exit_info.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
@@ -227,7 +228,7 @@ def test_oracle_without_a_transfer_fails_before_extraction(tiny, tmp_path, capsy
     oracle = _write_oracle(tmp_path / "oracle.csv", ORACLE[1:])  # no cnn_small@digits -> mnist5k
     argv = [*tiny["argv"], "--oracle", str(oracle), f"--config.cache_dir={tmp_path / 'cache'}",
             f"--output-dir={tmp_path / 'out'}"]
-    assert benchmark.main(argv) == 2
+    assert benchmark_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "no accuracy for 1 transfer(s)" in err and "cnn_small@digits" in err
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
@@ -274,7 +275,7 @@ def test_release_pickles_reproduce_the_release_evaluation(tiny, tmp_path):
                    for a, s in RELEASE_MODELS for t in ("cifar10", "oxford_pets", "cub200") if s != t]
     oracle = _write_oracle(tmp_path / "oracle.csv", oracle_rows)
     out = tmp_path / "out"
-    assert benchmark.main(["--parc-release-probes", str(tmp_path / "cache"), "--oracle", str(oracle),
+    assert benchmark_cli.main(["--parc-release-probes", str(tmp_path / "cache"), "--oracle", str(oracle),
                            "--output-dir", str(out), f"--config.estimators={','.join(ESTIMATORS)}",
                            "--no-progress"]) == 0
     rows = _read_csv(out / "results.csv")
@@ -286,14 +287,14 @@ def test_release_pickles_reproduce_the_release_evaluation(tiny, tmp_path):
     by_key = {(r["Run"], r["Architecture"], r["Source Dataset"], r["Target Dataset"]): r for r in rows}
     for run, arch, source, target, record in written:
         row = by_key[(str(run), arch, source, target)]
-        num_classes = protocol.RELEASE_NUM_CLASSES[target]
+        num_classes = _runs.RELEASE_NUM_CLASSES[target]
         for name in ("parc_f32", "logme", "nce_eps"):
-            estimator, options = ranking.VARIANTS[name]
+            estimator, options = bank.VARIANTS[name]
             kind = estimators.spec(estimator).input_kind
             single = estimators.get(estimator)(getattr(record.probe, kind), record.probe.labels, num_classes, **options)
             tolerance = 0.05 if name.startswith("parc") else 1e-6  # PARC: float32 PCA, as the goldens
             assert float(row[name]) == pytest.approx(float(single), rel=1e-4, abs=tolerance)
-        assert float(row[protocol.BASELINE_DEPTH]) == evaluation.RELEASE_MODEL_LAYERS[arch]
+        assert float(row[evaluation.BASELINE_DEPTH]) == evaluation.RELEASE_MODEL_LAYERS[arch]
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["setup"]["mode"] == "parc_release" and summary["setup"]["runs"] == RUNS
@@ -309,32 +310,32 @@ def test_release_pickles_reproduce_the_release_evaluation(tiny, tmp_path):
 
 def test_release_probe_errors(tmp_path):
     with pytest.raises(ValueError, match="no .pkl probe files"):
-        protocol.find_release_probes(tmp_path)
+        benchmark.find_release_probes(tmp_path)
     (tmp_path / "resnet18_cifar10_cub200.pkl").write_bytes(pickle.dumps({"y": np.zeros(3)}))
     with pytest.raises(ValueError, match=r"does not end in _<run>"):
-        protocol.find_release_probes(tmp_path)
+        benchmark.find_release_probes(tmp_path)
     with pytest.raises(ValueError, match="is not a directory"):
-        protocol.find_release_probes(tmp_path / "missing")
+        benchmark.find_release_probes(tmp_path / "missing")
 
 
 # ---- small pieces ------------------------------------------------------------------------------
 
 def test_overrides_follow_the_default_types():
-    config = benchmark_config.apply_overrides(benchmark_config.default_config(), {
+    config = _config.apply_overrides(benchmark.default_config(), {
         "runs": "3", "targets": "digits, mnist5k", "plots": "false", "estimators": "('logme', 'knn1')"})
     assert config.runs == 3 and config.targets == ("digits", "mnist5k") and config.plots is False
     assert config.estimators == ("logme", "knn1")
     with pytest.raises(ValueError, match="config.runs expects an integer"):
-        benchmark_config.apply_overrides(config, {"runs": "2.5"})
+        _config.apply_overrides(config, {"runs": "2.5"})
     with pytest.raises(ValueError, match="config.plots expects true or false"):
-        benchmark_config.apply_overrides(config, {"plots": "maybe"})
+        _config.apply_overrides(config, {"plots": "maybe"})
 
 
 def test_leave_target_out_accuracy():
     oracle = {("m", "s", "a"): 80.0, ("m", "s", "b"): 60.0, ("m", "s", "c"): 0.0, ("n", "s", "a"): 10.0}
-    assert protocol.leave_target_out_accuracy(oracle, "m", "s", "a") == 60.0  # c (0: not trained) ignored
-    assert protocol.leave_target_out_accuracy(oracle, "m", "s", "z") == 70.0
-    assert math.isnan(protocol.leave_target_out_accuracy(oracle, "n", "s", "a"))
+    assert evaluation.leave_target_out_accuracy(oracle, "m", "s", "a") == 60.0  # c (0: not trained) ignored
+    assert evaluation.leave_target_out_accuracy(oracle, "m", "s", "z") == 70.0
+    assert math.isnan(evaluation.leave_target_out_accuracy(oracle, "n", "s", "a"))
 
 
 def test_evaluate_without_depths_skips_plasticity(tmp_path):
@@ -342,16 +343,16 @@ def test_evaluate_without_depths_skips_plasticity(tmp_path):
         {"Run": run, "Architecture": arch, "Source Dataset": "src", "Target Dataset": "tgt",
          "good": acc + noise, "anti": -acc}
         for run, noise in ((0, 0.0), (1, 0.5)) for arch, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))]
-    benchmark_report.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
+    benchmark.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
     oracle = _write_oracle(tmp_path / "oracle.csv", [(a, "src", "tgt", acc) for a, acc in
                                                      (("a", 70.0), ("b", 80.0), ("c", 75.0))])
-    out = protocol.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2})  # no depth for c
+    out = evaluation.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2})  # no depth for c
     assert out["pearson_plasticity"] is None
     assert out["pearson"]["good"]["mean"] == pytest.approx(100.0)
     assert out["pearson"]["anti"]["mean"] == pytest.approx(-100.0)
     assert out["summary"]["good"]["kendall_tau"]["mean"] == pytest.approx(1.0)
     assert out["summary"]["anti"]["regret_at_1"]["mean"] == pytest.approx(10.0)  # picks a (70) instead of b (80)
     assert out["summary"]["anti"]["top1_relative_accuracy"]["mean"] == pytest.approx(100 * 70 / 80)
-    with_depths = protocol.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2, "c": 3})
+    with_depths = evaluation.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2, "c": 3})
     assert with_depths["pearson_plasticity"] == evaluation.parc_protocol(
         tmp_path / "results.csv", oracle, plasticity=True, layers={"a": 1, "b": 2, "c": 3})

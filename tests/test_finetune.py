@@ -15,6 +15,7 @@ import numpy as np
 import optax
 import pytest
 
+from parc_jax import _config
 from parc_jax import data, models
 from parc_jax import finetune
 from parc_jax.finetune import __main__ as cli
@@ -197,13 +198,13 @@ def test_target_with_one_class_is_rejected(digits):
 
 
 def test_config_overrides_and_validation(tmp_path):
-    c = finetune.apply_overrides(finetune.default_config(),
+    c = _config.apply_overrides(finetune.default_config(),
                                  {"learning_rates": "0.1,0.01", "num_epochs": "3", "mode": "linear_probe"})
     assert c.learning_rates == (0.1, 0.01) and c.num_epochs == 3.0 and c.mode == "linear_probe"
-    with pytest.raises(ValueError, match="unknown config key 'lr'"):
-        finetune.apply_overrides(c, {"lr": "0.1"})
+    with pytest.raises(ValueError, match="unknown config field 'lr'"):
+        _config.apply_overrides(c, {"lr": "0.1"})
     with pytest.raises(ValueError, match="config.mode='bogus'"):
-        finetune.validate_config(finetune.apply_overrides(c, {"mode": "bogus"}))
+        finetune.validate_config(_config.apply_overrides(c, {"mode": "bogus"}))
     cfg = tmp_path / "cfg.py"
     cfg.write_text("from parc_jax.finetune import default_config\n"
                    "def get_config():\n  c = default_config()\n  c.batch_size = 8\n  return c\n")
@@ -213,7 +214,7 @@ def test_config_overrides_and_validation(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--model", "no_such_model", "--dataset", "digits"], "unknown model 'no_such_model'"),
     (["--model", "cnn_small", "--dataset", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
-    (["--model", "cnn_small", "--dataset", "digits", "--config.lr=1"], "unknown config key 'lr'"),
+    (["--model", "cnn_small", "--dataset", "digits", "--config.lr=1"], "unknown config field 'lr'"),
     (["--models", "cnn_small"], "nothing to do"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(argv, message, data_dir, tmp_path, capsys):

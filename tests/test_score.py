@@ -10,7 +10,7 @@ import pytest
 
 from parc_jax import estimators, score
 from parc_jax.extract import ProbeSet
-from parc_jax.probe_files import ProbeRecord, read_probe_file, write_probe_file
+from parc_jax.bank import ProbeRecord, read_probe_file, write_probe_file
 
 TINY_BANK = '''
 import ml_collections
@@ -133,6 +133,6 @@ def test_probe_files_with_different_labels_are_refused(tmp_path, capsys):
 
 
 def test_ranks_treat_float32_noise_as_ties():
-    from parc_jax import ranking
+    from parc_jax.bank import _ranking as ranking
 
     assert ranking._ranks(np.array([9.000002, 9.0, 5.0, 9.5])).tolist() == [2, 2, 4, 1]

@@ -1,4 +1,4 @@
-"""The PARC benchmark on the built-in offline bank (issue 7): every estimator variant, 5 runs of a
+"""The PARC benchmark on the built-in offline bank: every estimator variant, 5 runs of a
 500-image probe on each offline target, against the bank's fine-tuned accuracies.
 
     python -m parc_jax.benchmark --config configs/benchmarks/offline.py [--config.runs=2 ...]
@@ -8,11 +8,11 @@ command). Probe sets are cached (~/.cache/parc_jax/probes or $PARC_JAX_CACHE): a
 re-scores. The outputs (results.csv, summary.json, report.md, PNG plots) go to output_dir.
 """
 
-from parc_jax import benchmark_config
+from parc_jax import benchmark
 
 
 def get_config():
-    c = benchmark_config.default_config()
+    c = benchmark.default_config()
     c.bank = "offline"
     c.targets = ("fashion_mnist_deb", "mnist5k", "digits")
     c.runs = 5

@@ -1,4 +1,4 @@
-"""Ground truth for the offline bank (issue 7): fine-tune every bank model on every offline
+"""Ground truth for the offline bank: fine-tune every bank model on every offline
 target but its own source, with a small learning-rate grid selected on validation.
 
 Reduced CPU protocol (one 2-core CPU for the whole 24-pair table), the same for every pair:

@@ -1,4 +1,4 @@
-"""Train the project's own small source models from scratch on the offline datasets (issue 7).
+"""Train the project's own small source models from scratch on the offline datasets.
 
 Two architectures (a plain CNN and a CIFAR ResNet-8) on MNIST-5k, Fashion-MNIST and the
 scikit-learn digits, at their native 32 px input. A learning-rate grid of two is trained on 80%
@@ -7,9 +7,9 @@ exported model (``final="selected_run"``: no retraining, to keep the whole job ~
 2-core CPU). One command reproduces the weights committed with the offline bank:
 
     python -m parc_jax.finetune --config configs/finetune/offline_sources.py \
-        --workdir runs/sources --export configs/banks/offline_weights
+        --workdir runs/sources --export parc_jax/bank/builtin/offline_weights
 
-writing ``configs/banks/offline_weights/<model>__<dataset>/`` (load with
+writing ``parc_jax/bank/builtin/offline_weights/<model>__<dataset>/`` (load with
 ``models.load(model, weights_path=...)``) and ``runs/sources/oracle.csv`` (their test accuracy).
 """
 

@@ -14,6 +14,7 @@ import tqdm
 
 from parc_jax.data import augment as aug_lib
 from parc_jax.data import preprocessing as pp
+from parc_jax._io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,8 @@ class Dataset:
     def _write_label_cache(self, labels: np.ndarray) -> None:
         path = self._label_cache
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, labels)
-            os.replace(tmp, path)
+            with atomic_open(path) as handle:
+                np.save(handle, labels)
         except OSError as e:  # read-only data folder: keep the labels in memory only
             log.info("not caching labels at %s: %s", path, e)
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from parc_jax.evaluation._metrics import _pearson
+from parc_jax.evaluation._oracle import TransferKey, read_oracle
 from parc_jax.evaluation._tables import Table, key_of, read_table, to_float
 
 logger = logging.getLogger(__name__)
@@ -37,31 +38,24 @@ RELEASE_EXCLUDED_SOURCES: tuple[str, ...] = (
 
 #: Key columns of the release's results table; one column per method follows.
 RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
-#: Columns of the release's oracle table (fine-tuned accuracy per transfer).
-ORACLE_COLUMNS = ("Architecture", "Source Dataset", "Target Dataset", "Oracle")
 
 
 def _oracle_for_rows(
-    oracle: dict[str, list], rows: list[tuple[str, str, str]], excluded: set[str]
+    oracle: dict[TransferKey, float], rows: list[TransferKey], excluded: set[str]
 ) -> np.ndarray:
     """The oracle accuracy of each results row; missing values (empty cells) read as 0."""
-    lookup: dict[tuple[str, str, str], float] = {}
-    for i, key in enumerate(zip(*(map(key_of, oracle[c]) for c in ORACLE_COLUMNS[:3]))):
-        if key in lookup:
-            raise ValueError(f"oracle table: {key} appears twice; keep one accuracy per transfer")
-        lookup[key] = to_float(oracle["Oracle"][i], "oracle", "Oracle", i)
     values, missing = [], []
     for row in rows:
         if row[1] in excluded:
             values.append(-1.0)
-        elif row in lookup:
-            values.append(lookup[row])
+        elif row in oracle:
+            values.append(oracle[row])
         else:
             missing.append(row)
     if missing and len(missing) == sum(row[1] not in excluded for row in rows):
         raise ValueError(
             "no (Architecture, Source Dataset, Target Dataset) of the results table appears in "
-            f"the oracle table (e.g. {missing[0]}, oracle has e.g. {next(iter(lookup))}); "
+            f"the oracle table (e.g. {missing[0]}, oracle has e.g. {next(iter(oracle))}); "
             "check that both tables describe the same bank"
         )
     if missing:
@@ -152,7 +146,7 @@ def parc_protocol(
         without a depth when `plasticity`, or a (run, target) with fewer than 2 positive oracles.
     """
     results = read_table(results_csv, "results", RESULTS_KEY)
-    oracle_table = read_table(oracle_csv, "oracle", ORACLE_COLUMNS)
+    oracle_table = read_oracle(oracle_csv)
     methods = [c for c in results if c not in RESULTS_KEY]
     if not methods:
         raise ValueError(

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from parc_jax.extract._probe_set import ProbeSet
+from parc_jax._io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class ProbeCache:
         return probe
 
     def put(self, key: ProbeKey | Mapping[str, Any], probe: ProbeSet) -> pathlib.Path:
-        """Writes an entry atomically (temp file in the same directory + ``os.replace``)."""
+        """Writes an entry atomically (:func:`parc_jax._io.atomic_open`)."""
         if not isinstance(probe, ProbeSet):
             raise ValueError(f"can only cache a ProbeSet, got {type(probe).__name__}")
         d = _canonical(key)
@@ -178,23 +179,8 @@ class ProbeCache:
         }
         if probe.labels is not None:
             arrays["labels"] = np.asarray(probe.labels)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):  # make the rename itself durable where we can
-            dir_fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        with atomic_open(path) as handle:
+            np.savez(handle, **arrays)
         log.debug("probe cache wrote %s", path)
         return path
 

@@ -12,7 +12,7 @@ Pieces: :func:`finetune` (grid + selection + test accuracy for one backbone and 
 """
 
 from parc_jax.finetune._bank import run_bank, write_oracle_summary, write_oracle_table
-from parc_jax.finetune._config import apply_overrides, default_config, load_config, validate_config
+from parc_jax.finetune._config import default_config, load_config, validate_config
 from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
 from parc_jax.finetune._finetune import model_preprocessing, total_steps_for
 from parc_jax.finetune._network import Network
@@ -24,7 +24,7 @@ from parc_jax.finetune._trainer import Trainer, TrainState, global_mesh
 
 __all__ = [
     "ArraySplit", "Backbone", "Network", "Target", "Trainer", "TrainState", "TrainStream",
-    "TrainingDiverged", "apply_overrides", "default_config", "finetune", "finetune_pair",
+    "TrainingDiverged", "default_config", "finetune", "finetune_pair",
     "global_mesh", "load_backbone", "load_target", "run_bank", "write_oracle_summary",
     "write_oracle_table",
     "hparam_tag", "load_config", "make_network", "model_preprocessing", "make_optimizer", "make_schedule", "total_steps_for",

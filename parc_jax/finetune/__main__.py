@@ -18,10 +18,9 @@ import logging
 import pathlib
 import sys
 
-from parc_jax._cli import parse_config_overrides
-from parc_jax.finetune._config import apply_overrides, load_config, validate_config
+from parc_jax import _config
+from parc_jax.finetune._config import load_config, validate_config
 from parc_jax.finetune._run import TrainingDiverged
-
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
                     "the oracle table. Config fields are overridden with --config.KEY=VALUE.")
     p.add_argument("--model", help="zoo model name (one pair)")
     p.add_argument("--dataset", help="target dataset: built-in name, image folder or prepared TFDS name")
-    p.add_argument("--bank", help="bank: a name under configs/banks/ or a Python file with get_config() "
+    p.add_argument("--bank", help="bank: a built-in bank name or a Python file with get_config() "
                                   "(parc_jax.bank format: each entry's weights, source and image size)")
     p.add_argument("--models", help="comma-separated zoo model names (a bank without a config)")
     p.add_argument("--targets", help="comma-separated target datasets for the bank")
@@ -49,47 +48,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="multi-host: call jax.distributed.initialize() first (cluster auto-detected on "
                         "Cloud TPU / SLURM, else from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                         "JAX_PROCESS_ID)")
+    p.add_argument("--compilation-cache", metavar="DIR", default=None,
+                   help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
+                        "~/.cache/parc_jax/xla; 'off' disables it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
-def _split_names(text: str | None) -> list[str]:
-    return [s.strip() for s in (text or "").split(",") if s.strip()]
-
-
-def _enable_compilation_cache(workdir: str) -> None:
-    """Persistent XLA cache in ``workdir/.jax_cache`` unless the user has set one.
-
-    Grid points share one program (injected hyperparameters) and a resumed run recompiles the
-    same programs: both then load them from disk instead of compiling again.
-    """
-    import jax  # pylint: disable=import-outside-toplevel
-    if jax.config.jax_compilation_cache_dir:
-        return
-    path = pathlib.Path(workdir).absolute() / ".jax_cache"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # the workdir check reports it
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def run(argv: list[str] | None = None) -> dict | list:
     """Parses ``argv`` and runs; returns the pair result or the oracle rows."""
     args, rest = _parser().parse_known_args(argv)
-    config = apply_overrides(load_config(args.config), parse_config_overrides(rest))
+    lists = {"models": args.models, "targets": args.targets}
+    config = _config.apply_overrides(load_config(args.config), {
+        **_config.split_overrides(rest), **{k: v for k, v in lists.items() if v is not None}})
     validate_config(config)
-    _enable_compilation_cache(args.workdir)
+    _config.enable_compilation_cache(args.compilation_cache)
     single = args.model or args.dataset
     if single and (args.bank or args.models or args.targets):
         raise ValueError("use either --model/--dataset (one pair) or --bank/--models with --targets")
     # Imported here: the data and model stacks are heavy, and --help should be instant.
     from parc_jax.bank import load_bank  # pylint: disable=import-outside-toplevel
-    model_names = load_bank(args.bank) if args.bank else (
-        _split_names(args.models) or list(config.get("models", ())))
-    target_names = _split_names(args.targets) or list(config.get("targets", ()))
+    model_names = load_bank(args.bank) if args.bank else list(config.models)
+    target_names = list(config.targets)
     from parc_jax.finetune._bank import run_bank  # pylint: disable=import-outside-toplevel
     from parc_jax.finetune._sources import finetune_pair  # pylint: disable=import-outside-toplevel
     if single:

@@ -39,6 +39,7 @@ from parc_jax.finetune._finetune import finetune
 from parc_jax.finetune._sources import entry_backbone, finetune_pair, load_target
 from parc_jax.finetune._trainer import global_mesh
 from parc_jax import models
+from parc_jax._io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ def write_oracle_table(rows: Sequence[dict], path: str | os.PathLike) -> None:
     writer.writerow(ORACLE_COLUMNS)
     for r in rows:
         writer.writerow([r[c] for c in ORACLE_COLUMNS])
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def _pair_results(pairs, workdir) -> list[dict]:
@@ -105,10 +103,7 @@ def write_oracle_summary(results: Sequence[dict], path: str | os.PathLike, *,
                   f"{tuple(c['augment_scale'])}, flip {c['augment_flip']}), seed {c['seed']}."]
     if command:
         lines += ["", f"Command: `{command}`"]
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def _oracle_rows(pairs, workdir):

@@ -18,6 +18,7 @@ from typing import Any
 import flax.serialization
 import jax
 import orbax.checkpoint as ocp
+from parc_jax._io import atomic_write
 
 
 class RunCheckpoints:
@@ -72,10 +73,7 @@ class RunCheckpoints:
         if self._manager is None:
             blob = flax.serialization.msgpack_serialize(
                 {"state": flax.serialization.to_state_dict(jax.device_get(state)), "history": history})
-            path = self.directory / f"{step}.msgpack"
-            tmp = self.directory / f".{path.name}.{os.getpid()}.tmp"
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
+            atomic_write(self.directory / f"{step}.msgpack", blob)
             for old in self._local_steps()[:-self._max_to_keep]:
                 (self.directory / f"{old}.msgpack").unlink()
             return

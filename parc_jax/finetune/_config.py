@@ -7,13 +7,12 @@ as an explicit argument and never read flags.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import math
 import os
-import pathlib
 
 import ml_collections
+
+from parc_jax import _config
 
 MODES = ("finetune", "linear_probe", "scratch")
 OPTIMIZERS = ("sgd", "adamw")
@@ -90,62 +89,9 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-def load_config(path: str | os.PathLike | None) -> ml_collections.ConfigDict:
-    """Loads ``get_config()`` from a Python config file, or the defaults when ``path`` is None.
-
-    Raises:
-      ValueError: the file is missing or defines no ``get_config``.
-    """
-    if path is None:
-        return default_config()
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} not found; pass a Python file with get_config()")
-    spec = importlib.util.spec_from_file_location(f"_parc_jax_config_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {str(path)!r} defines no get_config(); add one returning a ConfigDict")
-    config = module.get_config()
-    if not isinstance(config, ml_collections.ConfigDict):
-        config = ml_collections.ConfigDict(dict(config))
-    return config
-
-
-def _parse_value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, str]) -> ml_collections.ConfigDict:
-    """Returns a copy of ``config`` with ``{"key": "python literal"}`` overrides applied.
-
-    Values are parsed with ``ast.literal_eval`` (``0.1``, ``(0.1,0.01)``, ``True``), falling back
-    to the raw string. ``0.1,0.01`` parses as a tuple, so grids can be given on the command line.
-
-    Raises:
-      ValueError: unknown key or a value of the wrong type.
-    """
-    config = ml_collections.ConfigDict(config.to_dict())
-    for key, text in overrides.items():
-        if key not in config:
-            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(config.keys()))}")
-        value = _parse_value(text)
-        old = config[key]
-        if isinstance(old, tuple) and not isinstance(value, (tuple, list)):
-            value = (value,)
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(old, tuple):
-            value = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
-        try:
-            config[key] = value
-        except TypeError:
-            raise ValueError(
-                f"config key {key!r} expects a {type(old).__name__}, got {text!r}") from None
-    return config
+def load_config(path: str | os.PathLike | None = None) -> ml_collections.ConfigDict:
+    """A fine-tuning config file laid over :func:`default_config` (see :mod:`parc_jax._config`)."""
+    return _config.load_config(path, default_config())
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -26,6 +26,7 @@ import tqdm
 
 from parc_jax.finetune._checkpoint import RunCheckpoints
 from parc_jax.finetune._trainer import Trainer, TrainState
+from parc_jax._io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,7 @@ def is_main_process() -> bool:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Writes JSON to a temporary file in the same directory, then renames it over ``path``."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, indent=1, allow_nan=False))
 
 
 def read_json(path: str | os.PathLike) -> Any:

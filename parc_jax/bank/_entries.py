@@ -1,6 +1,6 @@
 """Model banks: named lists of zoo models with the weights each one uses.
 
-A bank is a Python config file (`configs/banks/<name>.py`) whose `get_config()` returns a
+A bank is a Python config file (built-in ones in `parc_jax/bank/builtin/<name>.py`) whose `get_config()` returns a
 ConfigDict with `name` and `models`, a list of entries:
 
     dict(name="cnn_small@mnist5k",          # unique name shown in rankings
@@ -26,7 +26,7 @@ import jax
 
 from parc_jax import models
 
-CONFIG_ROOT = pathlib.Path(__file__).resolve().parents[1] / "configs" / "banks"
+BUILTIN_ROOT = pathlib.Path(__file__).resolve().parent / "builtin"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,15 +107,15 @@ def _from_config_file(path: pathlib.Path) -> list[BankEntry]:
 
 
 def builtin_banks() -> list[str]:
-    """Names of the bank configs shipped in configs/banks/."""
-    return sorted(p.stem for p in CONFIG_ROOT.glob("*.py") if not p.stem.startswith("_"))
+    """Names of the bank configs shipped with the package (parc_jax/bank/builtin/)."""
+    return sorted(p.stem for p in BUILTIN_ROOT.glob("*.py") if not p.stem.startswith("_"))
 
 
 def load_bank(spec: str) -> list[BankEntry]:
     """A bank from a built-in name, a config file path, or "model_a,model_b" zoo names."""
     path = pathlib.Path(spec)
     if spec in builtin_banks():
-        path = CONFIG_ROOT / f"{spec}.py"
+        path = BUILTIN_ROOT / f"{spec}.py"
     if path.suffix == ".py":
         if not path.is_file():
             raise ValueError(f"bank config {spec} not found")
