@@ -8,10 +8,6 @@ import pytest
 from parc_jax import parallel
 
 
-def test_four_fake_devices():
-    assert len(jax.local_devices()) == 4
-
-
 @pytest.mark.parametrize("k", [1, 2, 4])
 def test_data_mesh_over_first_k_devices(k):
     mesh = parallel.data_mesh(k)

@@ -42,14 +42,22 @@ def test_score_ranks_a_tiny_bank_end_to_end_and_reuses_the_cache(tiny_bank, tmp_
     result = json.loads((tmp_path / "r.json").read_text())
     assert [m["model"] for m in result["models"]][0] == result["recommended"]
     assert result["probe_size"] == 60 and result["num_classes"] == 10
-    assert len(list(cache.rglob("*.npz"))) == 2
-    # The cached probe sets are exactly what the estimators see: recompute one score from them.
-    probes = {m["model"]: m for m in result["models"]}
+    cached = sorted(cache.rglob("*.npz"))
+    assert len(cached) == 2
+    # The cached probe sets are exactly what the estimators saw: score one again from its file.
+    with np.load(cached[0]) as entry:
+        model = json.loads(str(entry["key"]))["model"]
+        recomputed = float(estimators.parc(entry["features"], entry["labels"], 10))
+    scores = {m["model"]: m for m in result["models"]}
+    assert scores[model]["parc"] == pytest.approx(recomputed, abs=1e-4)
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["model", "architecture", "source_dataset", "target_dataset"]
-    assert score.main(argv) == 0  # second run: from the cache
+    # Second run: served from the cache, which is neither rewritten nor extended.
+    stamps = {path: path.stat().st_mtime_ns for path in cached}
+    assert score.main(argv) == 0
+    assert {path: path.stat().st_mtime_ns for path in sorted(cache.rglob("*.npz"))} == stamps
     again = json.loads((tmp_path / "r.json").read_text())
-    assert [m["parc"] for m in again["models"]] == [probes[m["model"]]["parc"] for m in again["models"]]
+    assert [m["parc"] for m in again["models"]] == [scores[m["model"]]["parc"] for m in again["models"]]
 
 
 def _records(tmp_path, n=40, num_models=3):

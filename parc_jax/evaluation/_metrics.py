@@ -2,11 +2,9 @@
 
 Each metric takes `scores` (one estimator score per model, higher = predicted better) and
 `accuracies` (the ground-truth fine-tuned accuracy of the same models, in the same order) and
-returns a Python float. Everything runs in NumPy float64: a bank has at most thousands of models,
-so these are cheap and exactness matters more than speed.
-
-The correlation metrics follow SciPy's conventions (`scipy.stats.pearsonr`, `spearmanr`,
-`kendalltau`, `weightedtau`): a constant input has no defined correlation and gives `nan`.
+returns a Python float, in float64. The correlations are SciPy's (`scipy.stats.pearsonr`,
+`spearmanr`, `kendalltau`, `weightedtau`); a constant input has no defined correlation and gives
+`nan`. The top-1 metrics are defined here.
 """
 
 from __future__ import annotations
@@ -14,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.stats
 from numpy.typing import ArrayLike
-
-_BLOCK = 512  # rows of the pairwise sign matrices held in memory at once
 
 
 def _pair(scores: ArrayLike, accuracies: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -46,31 +43,19 @@ def _pair(scores: ArrayLike, accuracies: ArrayLike) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def _rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (`scipy.stats.rankdata(method='average')`).
-
-    With `s` the sorted values, the tie group of `x_i` occupies positions
-    [searchsorted(s, x_i, 'left'), searchsorted(s, x_i, 'right')), so its average 1-based rank is
-    (left + right + 1) / 2.
-    """
-    s = np.sort(x)
-    left = np.searchsorted(s, x, side="left")
-    right = np.searchsorted(s, x, side="right")
-    return (left + right + 1) / 2.0
+def _constant(x: np.ndarray) -> bool:
+    return bool(np.all(x == x[0]))
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if np.all(x == x[0]) or np.all(y == y[0]):
+    """`scipy.stats.pearsonr`'s r; `nan` (without SciPy's warning) when either input is constant."""
+    if _constant(x) or _constant(y):
         return float("nan")
-    xm = x - x.mean()
-    ym = y - y.mean()
-    xm /= np.linalg.norm(xm)
-    ym /= np.linalg.norm(ym)
-    return float(np.clip(np.dot(xm, ym), -1.0, 1.0))
+    return float(scipy.stats.pearsonr(x, y).statistic)
 
 
 def pearson(scores: ArrayLike, accuracies: ArrayLike) -> float:
-    """Pearson's linear correlation coefficient.
+    """Pearson's linear correlation coefficient (`scipy.stats.pearsonr`).
 
     r = sum_i (x_i - mean x)(y_i - mean y) / sqrt(sum_i (x_i - mean x)^2 sum_i (y_i - mean y)^2),
     with x = scores and y = accuracies. The PARC benchmark (Bolya et al., NeurIPS 2021, Sec. 4)
@@ -90,57 +75,26 @@ def pearson(scores: ArrayLike, accuracies: ArrayLike) -> float:
 
 
 def spearman(scores: ArrayLike, accuracies: ArrayLike) -> float:
-    """Spearman's rank correlation: Pearson's r between the average ranks (ties share a rank).
-
-    Args:
-      scores: [M] estimator scores, one per model.
-      accuracies: [M] ground-truth accuracies of the same models.
+    """Spearman's rank correlation (`scipy.stats.spearmanr`): Pearson's r between average ranks.
 
     Returns:
-      rho in [-1, 1], as `scipy.stats.spearmanr`; `nan` if either input is constant.
+      rho in [-1, 1]; `nan` if either input is constant.
 
     Raises:
       ValueError: as `pearson`.
     """
     x, y = _pair(scores, accuracies)
-    return _pearson(_rankdata(x), _rankdata(y))
-
-
-def _weighted_concordance(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
-    """Kendall-type correlation of x and y with pair weights.
-
-    tau_w = sum_{i<j} w_ij s_ij / sqrt(sum_{i<j} w_ij [x_i != x_j] * sum_{i<j} w_ij [y_i != y_j]).
-    s_ij = sign(x_i - x_j) sign(y_i - y_j); w_ij = w_i + w_j (additive weights), or 1 if `w` is
-    None. Pairs tied in x or y contribute 0 to the numerator and are left out of the matching
-    normalizer, which makes this Kendall's tau-b for unit weights. Computed over blocks of rows of
-    the pairwise matrices, O(M^2) time and O(_BLOCK M) memory.
-    """
-    n = x.size
-    num = den_x = den_y = 0.0
-    for start in range(0, n, _BLOCK):
-        rows = np.arange(start, min(start + _BLOCK, n))
-        upper = rows[:, None] < np.arange(n)[None, :]  # each unordered pair once
-        sx = np.sign(x[rows, None] - x[None, :])
-        sy = np.sign(y[rows, None] - y[None, :])
-        wij = upper.astype(np.float64) if w is None else upper * (w[rows, None] + w[None, :])
-        num += np.sum(wij * sx * sy)
-        den_x += np.sum(wij * (sx != 0))
-        den_y += np.sum(wij * (sy != 0))
-    if den_x == 0.0 or den_y == 0.0:
+    if _constant(x) or _constant(y):
         return float("nan")
-    return float(np.clip(num / np.sqrt(den_x) / np.sqrt(den_y), -1.0, 1.0))
+    return float(scipy.stats.spearmanr(x, y).statistic)
 
 
 def kendall_tau(scores: ArrayLike, accuracies: ArrayLike) -> float:
-    """Kendall's tau-b, as `scipy.stats.kendalltau` (its default variant).
+    """Kendall's tau-b (`scipy.stats.kendalltau`, its default variant).
 
     tau_b = (P - Q) / sqrt((n0 - n1)(n0 - n2)), with P and Q the numbers of concordant and
     discordant pairs, n0 = M(M-1)/2 and n1, n2 the numbers of pairs tied in scores and in
     accuracies (Kendall 1945, "The treatment of ties in ranking problems").
-
-    Args:
-      scores: [M] estimator scores, one per model.
-      accuracies: [M] ground-truth accuracies of the same models.
 
     Returns:
       tau_b in [-1, 1]; `nan` if either input is constant.
@@ -149,35 +103,20 @@ def kendall_tau(scores: ArrayLike, accuracies: ArrayLike) -> float:
       ValueError: as `pearson`.
     """
     x, y = _pair(scores, accuracies)
-    return _weighted_concordance(x, y, None)
-
-
-def _hyperbolic_weights(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
-    """w_i = 1 / (r_i + 1), r_i = decreasing lexicographic rank of (primary_i, secondary_i).
-
-    r = 0 is the element with the largest primary value (ties broken by the larger secondary
-    value; exact ties by the larger index, as SciPy's stable lexsort reversed).
-    """
-    order = np.lexsort((secondary, primary))[::-1]
-    rank = np.empty(primary.size, dtype=np.float64)
-    rank[order] = np.arange(primary.size)
-    return 1.0 / (rank + 1.0)
+    if _constant(x) or _constant(y):
+        return float("nan")
+    return float(scipy.stats.kendalltau(x, y).statistic)
 
 
 def weighted_tau(scores: ArrayLike, accuracies: ArrayLike) -> float:
-    """Vigna's weighted Kendall tau, identical to `scipy.stats.weightedtau` with its defaults.
+    """Vigna's weighted Kendall tau (`scipy.stats.weightedtau` with its defaults).
 
     tau_w = sum_{i<j} w_ij s_ij / sqrt(sum_{i<j} w_ij [x_i != x_j] * sum_{i<j} w_ij [y_i != y_j]),
     s_ij = sign(x_i - x_j) sign(y_i - y_j), with additive weights w_ij = w_i + w_j and the
-    hyperbolic weigher w_i = 1 / (r_i + 1) of the element's rank r_i (0 = best). As SciPy's
-    `rank=True`, the result is the mean of tau_w with ranks taken by decreasing (scores,
-    accuracies) and by decreasing (accuracies, scores): disagreements among the top models of
-    either ranking weigh most (Vigna, "A weighted correlation index for rankings with ties",
-    WWW 2015). Used as a ranking metric for transferability in e.g. Agostinelli et al. (ECCV 2022).
-
-    Args:
-      scores: [M] estimator scores, one per model.
-      accuracies: [M] ground-truth accuracies of the same models.
+    hyperbolic weigher w_i = 1 / (r_i + 1) of the element's rank r_i (0 = best), averaged over the
+    ranks by decreasing scores and by decreasing accuracies: disagreements among the top models of
+    either ranking weigh most (Vigna, "A weighted correlation index for rankings with ties", WWW
+    2015). The metric of SFDA's and later transferability benchmarks.
 
     Returns:
       tau_w in [-1, 1]; `nan` if either input is constant.
@@ -186,9 +125,9 @@ def weighted_tau(scores: ArrayLike, accuracies: ArrayLike) -> float:
       ValueError: as `pearson`.
     """
     x, y = _pair(scores, accuracies)
-    by_x = _weighted_concordance(x, y, _hyperbolic_weights(x, y))
-    by_y = _weighted_concordance(x, y, _hyperbolic_weights(y, x))
-    return (by_x + by_y) / 2.0
+    if _constant(x) or _constant(y):
+        return float("nan")
+    return float(scipy.stats.weightedtau(x, y).statistic)
 
 
 def _top_k(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
