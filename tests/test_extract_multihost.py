@@ -52,7 +52,7 @@ def _worker(process_id: int, port: int, out_dir: str):
 
     jax.distributed.initialize(
         coordinator_address=f"localhost:{port}", num_processes=2, process_id=process_id,
-        initialization_timeout=60,
+        initialization_timeout=600,
     )
     from parc_jax import parallel
     from parc_jax.extract import extract
@@ -100,7 +100,7 @@ def test_two_processes_gather_the_single_process_result(tmp_path):
         for i in range(2)
     ]
     try:
-        codes = [p.wait(timeout=120) for p in procs]
+        codes = [p.wait(timeout=900) for p in procs]  # a hang guard, not a speed limit
     except subprocess.TimeoutExpired:
         codes = None
     finally:

@@ -19,7 +19,7 @@ import time
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-TIMEOUT_S = 80
+HANG_GUARD_S = 900  # only stops a deadlocked run; a slow (busy) machine must not fail the test
 COMMON = ["--config.mode=scratch", "--config.num_steps=20", "--config.learning_rates=0.1",
           "--config.batch_size=32", "--config.eval_batch_size=128", "--config.augment=False",
           "--config.log_every_steps=5", "--config.checkpoint_every_steps=10", "--no-progress"]
@@ -32,7 +32,7 @@ def _worker(process_id: int, num_processes: int, port: int, data_dir: str, out_d
     if num_processes > 1:
         jax.distributed.initialize(
             coordinator_address=f"localhost:{port}", num_processes=num_processes,
-            process_id=process_id, initialization_timeout=60)
+            process_id=process_id, initialization_timeout=600)
     from parc_jax.finetune import __main__ as cli  # noqa: PLC0415
     from parc_jax.finetune import _bank  # noqa: PLC0415
 
@@ -104,7 +104,7 @@ def test_two_processes_fine_tune_data_parallel_and_split_pairs(tmp_path):
     logs = [tmp_path / f"log{i}.txt" for i in range(3)]
     procs = [_launch([i, 2, port, data_dir, multi], 2, logs[i]) for i in range(2)]
     procs.append(_launch([0, 1, 0, data_dir, single], 4, logs[2]))
-    deadline = time.monotonic() + TIMEOUT_S
+    deadline = time.monotonic() + HANG_GUARD_S
     codes = None
     try:
         codes = [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
@@ -119,7 +119,7 @@ def test_two_processes_fine_tune_data_parallel_and_split_pairs(tmp_path):
         names = ["process 0 of 2", "process 1 of 2", "single process"]
         text = "\n".join(f"--- {names[i]} ---\n{log.read_text()[-3000:]}" for i, log in enumerate(logs))
         raise AssertionError(f"workers failed (exit codes {codes}, None: timeout after "
-                             f"{TIMEOUT_S} s):\n{text}")
+                             f"{HANG_GUARD_S} s):\n{text}")
 
     results = [json.loads((multi / f"process{i}_of2.json").read_text()) for i in range(2)]
     ref = json.loads((single / "process0_of1.json").read_text())

@@ -251,7 +251,7 @@ def test_cli_lists_models(capsys, no_weights):
 
 def test_cli_unknown_model_exits_2():
     proc = subprocess.run([sys.executable, "-m", "parc_jax.models", "nope"], capture_output=True,
-                          text=True, timeout=120,
+                          text=True, timeout=600,  # hang guard
                           env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown model 'nope'" in proc.stderr
