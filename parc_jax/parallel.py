@@ -1,4 +1,4 @@
-"""Mesh and device helpers for data-parallel code (extraction now, fine-tuning later).
+"""Mesh and device helpers for data-parallel code (feature extraction and fine-tuning).
 
 Everything here follows JAX's current recommendation for data parallelism: a 1-D
 :class:`jax.sharding.Mesh` over the devices, a :class:`jax.sharding.NamedSharding` that splits
