@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
 from parc_jax.models.resnet import BasicBlock, conv_init
 
 # name -> widths
@@ -61,11 +62,8 @@ class SmallCNN(nn.Module):
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             out[f"block{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        out["features"] = x
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, dtype=self.dtype, precision=self.precision,
-                          name="fc")(x)
-        return logits, out
+        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
+                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)
 
 
 class CifarResNet(nn.Module):
@@ -109,8 +107,5 @@ class CifarResNet(nn.Module):
                 in_ch = feats
             out[f"stage{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        out["features"] = x
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, dtype=self.dtype, precision=self.precision,
-                          name="fc")(x)
-        return logits, out
+        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
+                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)

@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
+
 # TF: conv_kernel_initializer = normal(0, sqrt(2 / fan_out)); dense: uniform(+-1/sqrt(fan_out)).
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 dense_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_out", "uniform")
@@ -195,11 +197,9 @@ class EfficientNetLite(nn.Module):
         x = nn.relu6(_bn("_bn1", train, self.dtype)(x))
         out["head"] = x
         x = jnp.mean(x, axis=(1, 2))
-        out["features"] = x
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, kernel_init=dense_init, dtype=self.dtype,
-                          precision=self.precision, name="_fc")(x)
-        return logits, out
+        return classifier(x, out, num_classes=self.num_classes, name="_fc", train=train,
+                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision,
+                          kernel_init=dense_init)
 
 
 def depth(width: float, depth_mult: float) -> int:

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
+
 # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -134,11 +136,8 @@ class ResNet(nn.Module):
                 in_ch = feats * block_cls.expansion
             out[f"stage{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        out["features"] = x
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, dtype=self.dtype, precision=self.precision,
-                          name="fc")(x)
-        return logits, out
+        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
+                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)
 
 
 def depth(block: str, layers: Sequence[int]) -> int:

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
+
 # name -> (embed dim, depth, heads), all patch 16 at 224 px.
 CONFIGS: dict[str, tuple[int, int, int]] = {
     "vit_tiny_patch16_224": (192, 12, 3),
@@ -127,10 +129,8 @@ class VisionTransformer(nn.Module):
             out[f"blocks.{i}"] = x
         x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x)
         feats = x[:, 0]
-        out["features"] = feats
-        logits = nn.Dense(self.num_classes, kernel_init=trunc_normal, dtype=self.dtype,
-                          precision=self.precision, name="head")(feats)
-        return logits, out
+        return classifier(feats, out, num_classes=self.num_classes, name="head", dtype=self.dtype,
+                          precision=self.precision, kernel_init=trunc_normal)
 
 
 def depth(num_blocks: int) -> int:
