@@ -39,23 +39,10 @@ from parc_jax import evaluation
 from parc_jax.bank import ProbeRecord, Timing, read_probe_file, score_records
 from parc_jax.benchmark._config import validate_config
 from parc_jax.benchmark._report import write_outputs, write_results_csv
-from parc_jax.evaluation import add_baselines, check_oracle_covers, key_of, read_oracle
+from parc_jax.evaluation import RELEASE_NUM_CLASSES, add_baselines, check_oracle_covers, key_of, read_oracle
 
 log = logging.getLogger(__name__)
 
-
-#: Number of classes of the PARC release's datasets (its `constants.num_classes`), used when a
-#: release probe pickle does not say how many target classes there are.
-RELEASE_NUM_CLASSES: Mapping[str, int] = {
-    "nabird": 555,
-    "oxford_pets": 37,
-    "cub200": 200,
-    "caltech101": 101,
-    "stanford_dogs": 120,
-    "voc2007": 21,
-    "cifar10": 10,
-    "imagenet": 1000,
-}
 
 _RUN_IN_NAME = re.compile(r"_(\d+)$")
 
