@@ -68,10 +68,18 @@ def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], 
                         model_rows: list[dict], command: str) -> dict:
     """Writes results.csv to `config.output_dir`, evaluates it, then the summary, report and plots.
 
-    Returns the summary (`_report.write_outputs`). The protocol numbers are computed from
-    the written results.csv, so that a direct `evaluation.parc_protocol(output_dir/results.csv,
+    With `config.history`, the history-aware prediction is added first (a method column, and the
+    prior alone as a baseline when probes correct it). Returns the summary (`_report.write_outputs`).
+    The protocol numbers are computed from the written results.csv, so that a direct `evaluation.parc_protocol(output_dir/results.csv,
     oracle, ...)` call gives the same values.
     """
+    if config.history:
+        num_params = {r["model"]: r["num_params"] for r in model_rows if r.get("num_params")}
+        depth = layers or evaluation.RELEASE_MODEL_LAYERS
+        history = evaluation.read_history(config.history, num_params=num_params, depth=depth)
+        added = evaluation.add_history_columns(rows, history, probes=list(config.history_probes),
+                                               num_params=num_params, depth=depth)
+        estimator_names, baseline_names = [*estimator_names, added[0]], [*baseline_names, *added[1:]]
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"

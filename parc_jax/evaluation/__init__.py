@@ -36,7 +36,14 @@ from parc_jax.evaluation._history import (
     read_history,
     zscore_per_target,
 )
-from parc_jax.evaluation._history_cv import leave_one_model_out, leave_one_target_out, ranking_summary
+from parc_jax.evaluation._history_cv import (
+    HISTORY_COLUMN,
+    HISTORY_PRIOR_COLUMN,
+    add_history_columns,
+    leave_one_model_out,
+    leave_one_target_out,
+    ranking_summary,
+)
 from parc_jax.evaluation._metrics import (
     METRICS,
     kendall_tau,
@@ -74,6 +81,11 @@ __all__ = [
     "BASIS_MEAN",
     "BASIS_METADATA",
     "BUILTIN_ORACLES",
+    "HISTORY_COLUMN",
+    "HISTORY_PRIOR_COLUMN",
+    "History",
+    "HistoryModel",
+    "HistoryPrediction",
     "METADATA_DEPTH",
     "METADATA_PARAMS",
     "METRICS",
@@ -85,10 +97,8 @@ __all__ = [
     "RELEASE_NUM_CLASSES",
     "RELEASE_TARGETS",
     "RESULTS_KEY",
-    "History",
-    "HistoryModel",
-    "HistoryPrediction",
     "add_baselines",
+    "add_history_columns",
     "check_oracle_covers",
     "evaluate",
     "fit_history",
