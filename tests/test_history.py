@@ -56,7 +56,11 @@ def test_pure_probe_world_is_recovered_and_the_prior_shrinks_away():
     history, truth = _world(prior=0.0, probe=3.0)
     with_probe = evaluation.leave_one_target_out(history, probes=["probe"])
     assert _kendall_to(with_probe, truth) > 0.9
-    assert abs(_kendall_to(evaluation.leave_one_target_out(history), truth)) < 0.2  # the past says nothing
+    # Without the probe the past says nothing lasting: the prior shrinks the models' mean accuracies together.
+    prior_only = evaluation.leave_one_target_out(history)
+    for j, (target, by_model) in enumerate(prior_only.items()):
+        other_means = np.delete(history.accuracy, j, axis=1).mean(axis=1)
+        assert np.ptp(list(by_model.values())) < 0.5 * np.ptp(other_means)
     fitted = evaluation.fit_history(history, probes=["probe"])
     assert fitted.tau2 == 0.0 and np.ptp(fitted.prior) < 1e-9  # no lasting model effect: one level
     assert fitted.weights[0] == pytest.approx(3.0, rel=0.15)
@@ -82,9 +86,6 @@ def test_new_models_are_predicted_from_metadata_and_probes():
     assert _kendall_to(by_meta, 60 + 4.0 * log_params[:, None] + 0 * s) > 0.95
     both = evaluation.leave_one_model_out(history, probes=["probe"], metadata=[evaluation.METADATA_PARAMS])
     assert _kendall_to(both, truth) > 0.9
-    # Without metadata or probe a new model has nothing to go on: every model gets the same value.
-    blind = evaluation.leave_one_model_out(history, targets=["t0"])
-    assert len(set(blind["t0"].values())) == 1
 
 
 def test_complete_table_prior_ranks_as_the_mean_of_the_other_targets():
@@ -161,9 +162,16 @@ def test_prior_reproduces_the_published_tables_numbers(table, wtau, pearson):
 
 
 def test_prior_on_the_parc_controlled_oracle():
-    history = evaluation.read_history("parc_controlled", depth=evaluation.RELEASE_MODEL_LAYERS)
+    """The static ranker's Pearson on the release's 6 targets is the 60.1 the issue quotes; the additive
+    prior, which does not count a model's missing own-source target against it, is above it."""
+    oracle = evaluation.read_oracle("parc_controlled")
+    history = evaluation.read_history("parc_controlled")
+    static = {t: {(a, s): evaluation.leave_target_out_accuracy(oracle, a, s, t) for a, s in history.models}
+              for t in evaluation.RELEASE_TARGETS}
+    static_pearson = evaluation.ranking_summary(static, history)["mean"]["pearson"]
+    assert static_pearson == pytest.approx(60.12, abs=0.01)
     predictions = evaluation.leave_one_target_out(history, targets=evaluation.RELEASE_TARGETS)
-    assert evaluation.ranking_summary(predictions, history)["mean"]["pearson"] == pytest.approx(60.12, abs=0.01)
+    assert evaluation.ranking_summary(predictions, history)["mean"]["pearson"] > static_pearson + 2
 
 
 def test_learned_heuristic_matches_the_release(golden_dir):
