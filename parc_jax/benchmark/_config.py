@@ -84,7 +84,8 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
         oracle_path(config.history)
     stray = [p for p in config.history_probes if p not in names]
     if stray:
-        raise ValueError(f"config.history_probes {', '.join(stray)} are not among config.estimators ({', '.join(names)})")
+        raise ValueError(f"config.history_probes {', '.join(stray)} are not among config.estimators "
+                         f"({', '.join(names)})")
     if not config.output_dir:
         raise ValueError("config.output_dir is empty; give the directory the outputs go to")
     if release:

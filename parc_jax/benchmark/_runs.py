@@ -70,8 +70,8 @@ def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], 
 
     With `config.history`, the history-aware prediction is added first (a method column, and the
     prior alone as a baseline when probes correct it). Returns the summary (`_report.write_outputs`).
-    The protocol numbers are computed from the written results.csv, so that a direct `evaluation.parc_protocol(output_dir/results.csv,
-    oracle, ...)` call gives the same values.
+    The protocol numbers are computed from the written results.csv, so that a direct
+    `evaluation.parc_protocol(output_dir/results.csv, oracle, ...)` call gives the same values.
     """
     if config.history:
         num_params = {r["model"]: r["num_params"] for r in model_rows if r.get("num_params")}
