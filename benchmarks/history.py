@@ -124,8 +124,7 @@ def parc_release() -> dict:
         methods = _methods(history, evaluation.RELEASE_TARGETS, metadata=(METADATA_DEPTH,), lomo=True,
                            oracle=oracle if name == "parc_controlled" else None)
         sections[name] = {"models": len(history.models), "targets": list(evaluation.RELEASE_TARGETS),
-                          "flag": "" if name == "parc_controlled" else "self-supervised sources dropped, as the release "
-                                                                       "does",
+                          "flag": "" if name == "parc_controlled" else "self-supervised sources dropped (release)",
                           "methods": methods}
     return sections
 

@@ -271,8 +271,8 @@ class HistoryModel:
         x = np.full((n, len(self.metadata)), np.nan)
         for j, name in enumerate(self.metadata):
             if metadata is not None and name in metadata:
-                values = _vector(metadata[name], n, f"metadata[{name!r}]")
-                x[:, j] = (values - self.metadata_mean[j]) / self.metadata_std[j]
+                given = _vector(metadata[name], n, f"metadata[{name!r}]")
+                x[:, j] = (given - self.metadata_mean[j]) / self.metadata_std[j]
         has_meta = np.isfinite(x).all(axis=1) & bool(self.metadata)
         new = ~known
         values[known] += z[known] @ self.weights
