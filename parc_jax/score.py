@@ -5,6 +5,7 @@
     python -m parc_jax.score --models efficientnet_lite0,resnet50 --dataset /data/my_images
     python -m parc_jax.score --probes probes/*.npz             # precomputed probe sets (.npz, PARC .pkl)
     python -m parc_jax.score --config my_score.py --config.runs=3
+    python -m parc_jax.score --dataset digits --history past_finetunes.csv --rank-by-history
 
 Each flag sets the config field of the same name (:func:`parc_jax.bank.default_config`); a config file
 (``--config FILE``) and ``--config.FIELD=VALUE`` work as for every command (:mod:`parc_jax._config`).
@@ -62,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), help="extraction dtype (default: float32)")
     p.add_argument("--include-own-source", action="store_true", default=None,
                    help="also rank models trained on the target dataset itself (skipped by default, as in PARC)")
+    p.add_argument("--history", metavar="FILE|NAME",
+                   help="oracle table of past fine-tunes (CSV or built-in name): adds the history-aware "
+                        "prediction of each model's fine-tuned accuracy as the column 'history'")
+    p.add_argument("--history-probes", type=_names,
+                   help="comma-separated estimators whose scores correct the history prior (the history "
+                        "table holds their past scores in columns of the same names)")
+    p.add_argument("--rank-by-history", action="store_true", default=None,
+                   help="recommend by the history-aware prediction instead of the first estimator")
     p.add_argument("--compilation-cache", metavar="DIR", default=None,
                    help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
                         "~/.cache/parc_jax/xla; 'off' disables it)")

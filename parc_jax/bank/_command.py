@@ -7,16 +7,19 @@ the models and writes the ranking files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
+import time
 
 import ml_collections
 
-from parc_jax import _config
+from parc_jax import _config, evaluation
 from parc_jax.bank._entries import load_bank
 from parc_jax.bank._probe_files import read_probe_file
 from parc_jax.bank._probing import probe_bank
 from parc_jax.bank._ranking import DEFAULT_ESTIMATORS, Ranking, average, parse_estimators, rank_bank
+from parc_jax.evaluation import HISTORY_COLUMN, key_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,12 @@ def default_config() -> ml_collections.ConfigDict:
       data_dir, cache_dir: where datasets and cached probe sets live ("" = the defaults).
       batch_size, dtype: extraction settings.
       include_own_source: also rank models trained on the target itself.
+      history: oracle table of past fine-tunes (CSV or built-in name; "" = none): adds the column
+        `history`, each model's predicted fine-tuned accuracy (`parc_jax.evaluation.fit_history`).
+        Architecture = the bank entry's name (else the record's architecture), as in oracle tables.
+      history_probes: estimators whose scores correct the history prior; the history table must
+        hold their past scores in columns of the same names.
+      rank_by_history: recommend (and order) by the history column instead of the first estimator.
     """
     c = ml_collections.ConfigDict()
     c.bank = "offline"
@@ -54,6 +63,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.batch_size = 128
     c.dtype = "float32"
     c.include_own_source = False
+    c.history = ""
+    c.history_probes = ()
+    c.rank_by_history = False
     return c
 
 
@@ -71,7 +83,15 @@ def _check(config: ml_collections.ConfigDict) -> list[str]:
             raise ValueError(f"ranking files end in .csv or .json, got {out!r}")
     if config.models and config.probes:
         raise ValueError("give either zoo models or probe files, not both")
-    return parse_estimators(list(config.estimators))
+    names = parse_estimators(list(config.estimators))
+    stray = [p for p in config.history_probes if p not in names]
+    if stray:
+        raise ValueError(f"history_probes {', '.join(stray)} are not among the estimators ({', '.join(names)})")
+    if config.rank_by_history and not config.history:
+        raise ValueError("rank_by_history needs a history table (--history FILE)")
+    if config.history:
+        evaluation.oracle_path(config.history)
+    return names
 
 
 def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[Ranking]:
@@ -93,6 +113,27 @@ def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[
     ]
 
 
+def _with_history(result: Ranking, config: ml_collections.ConfigDict) -> Ranking:
+    """The ranking with the history model's prediction as the column `history` (first if ranked by it)."""
+    start = time.perf_counter()
+    target = key_of(result.records[0].target_dataset or config.dataset)
+    probes = list(config.history_probes)
+    history = evaluation.read_history(config.history, probes=probes)
+    if target in history.targets:
+        log.warning("the history has fine-tunes on %s itself: left out, the prediction is for a new target", target)
+        history = history.without(targets=[target])
+    keys = [(key_of(r.model), key_of(r.source_dataset)) for r in result.records]
+    keys = [k if k in history.models else (key_of(r.architecture), k[1]) for k, r in zip(keys, result.records)]
+    prediction = evaluation.fit_history(history, probes=probes).predict(
+        keys, probe_scores={p: result.scores[p] for p in probes})
+    for note in prediction.notes:
+        log.warning("history: %s", note)
+    column = {HISTORY_COLUMN: prediction.values}
+    scores = {**column, **result.scores} if config.rank_by_history else {**result.scores, **column}
+    seconds = {**result.seconds, HISTORY_COLUMN: time.perf_counter() - start}
+    return dataclasses.replace(result, scores=scores, seconds=seconds)
+
+
 def score_target(config: ml_collections.ConfigDict) -> tuple[Ranking, list[str]]:
     """Ranks a bank (or probe files) on a target and writes the ranking; returns it and the files written.
 
@@ -106,6 +147,8 @@ def score_target(config: ml_collections.ConfigDict) -> tuple[Ranking, list[str]]
     else:
         result = average(_bank_rankings(config, names))
         stem = pathlib.Path("runs/score") / pathlib.Path(config.dataset).name
+    if config.history:
+        result = _with_history(result, config)
     outputs = list(config.out) or [f"{stem}.csv", f"{stem}.json"]
     for out in outputs:
         result.save(out)

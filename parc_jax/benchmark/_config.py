@@ -33,6 +33,11 @@ def default_config() -> ml_collections.ConfigDict:
       data_dir: prepared datasets ("" = the data module's default).
       batch_size, strategy, dtype: extraction settings (`parc_jax.extract.extract`).
       plots: write the PNG plots.
+      history: oracle table of past fine-tunes (a CSV file or a built-in name; "" = none): adds the
+        history-aware prediction (`parc_jax.evaluation.add_history_columns`, leave-one-target-out) as
+        the method `history`.
+      history_probes: estimators of this config whose scores correct the history prior (the prior
+        alone is then also reported, as `history_prior`).
     """
     c = ml_collections.ConfigDict()
     c.bank = ""
@@ -51,6 +56,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.strategy = "mesh"
     c.dtype = "float32"
     c.plots = True
+    c.history = ""
+    c.history_probes = ()
     return c
 
 
@@ -73,6 +80,12 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
     if not config.oracle:
         raise ValueError("config.oracle is not set; give the oracle table (a CSV file or a built-in name)")
     oracle_path(config.oracle)
+    if config.history:
+        oracle_path(config.history)
+    stray = [p for p in config.history_probes if p not in names]
+    if stray:
+        raise ValueError(f"config.history_probes {', '.join(stray)} are not among config.estimators "
+                         f"({', '.join(names)})")
     if not config.output_dir:
         raise ValueError("config.output_dir is empty; give the directory the outputs go to")
     if release:

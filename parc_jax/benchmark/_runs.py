@@ -39,23 +39,10 @@ from parc_jax import evaluation
 from parc_jax.bank import ProbeRecord, Timing, read_probe_file, score_records
 from parc_jax.benchmark._config import validate_config
 from parc_jax.benchmark._report import write_outputs, write_results_csv
-from parc_jax.evaluation import add_baselines, check_oracle_covers, key_of, read_oracle
+from parc_jax.evaluation import RELEASE_NUM_CLASSES, add_baselines, check_oracle_covers, key_of, read_oracle
 
 log = logging.getLogger(__name__)
 
-
-#: Number of classes of the PARC release's datasets (its `constants.num_classes`), used when a
-#: release probe pickle does not say how many target classes there are.
-RELEASE_NUM_CLASSES: Mapping[str, int] = {
-    "nabird": 555,
-    "oxford_pets": 37,
-    "cub200": 200,
-    "caltech101": 101,
-    "stanford_dogs": 120,
-    "voc2007": 21,
-    "cifar10": 10,
-    "imagenet": 1000,
-}
 
 _RUN_IN_NAME = re.compile(r"_(\d+)$")
 
@@ -81,10 +68,18 @@ def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], 
                         model_rows: list[dict], command: str) -> dict:
     """Writes results.csv to `config.output_dir`, evaluates it, then the summary, report and plots.
 
-    Returns the summary (`_report.write_outputs`). The protocol numbers are computed from
-    the written results.csv, so that a direct `evaluation.parc_protocol(output_dir/results.csv,
-    oracle, ...)` call gives the same values.
+    With `config.history`, the history-aware prediction is added first (a method column, and the
+    prior alone as a baseline when probes correct it). Returns the summary (`_report.write_outputs`).
+    The protocol numbers are computed from the written results.csv, so that a direct
+    `evaluation.parc_protocol(output_dir/results.csv, oracle, ...)` call gives the same values.
     """
+    if config.history:
+        num_params = {r["model"]: r["num_params"] for r in model_rows if r.get("num_params")}
+        depth = layers or evaluation.RELEASE_MODEL_LAYERS
+        history = evaluation.read_history(config.history, num_params=num_params, depth=depth)
+        added = evaluation.add_history_columns(rows, history, probes=list(config.history_probes),
+                                               num_params=num_params, depth=depth)
+        estimator_names, baseline_names = [*estimator_names, added[0]], [*baseline_names, *added[1:]]
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"

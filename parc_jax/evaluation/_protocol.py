@@ -27,6 +27,33 @@ RELEASE_MODEL_LAYERS: Mapping[str, int] = {
     "resnet101": 101,
 }
 
+#: Number of classes of the PARC release's datasets (its `constants.num_classes`).
+RELEASE_NUM_CLASSES: Mapping[str, int] = {
+    "nabird": 555,
+    "oxford_pets": 37,
+    "cub200": 200,
+    "caltech101": 101,
+    "stanford_dogs": 120,
+    "voc2007": 21,
+    "cifar10": 10,
+    "imagenet": 1000,
+}
+
+#: Number of images of the PARC release's datasets, as its `constants.dataset_images` states them.
+RELEASE_DATASET_IMAGES: Mapping[str, int] = {
+    "nabird": 24633,
+    "oxford_pets": 3669,
+    "cub200": 5794,
+    "caltech101": 2630,
+    "stanford_dogs": 8580,
+    "voc2007": 2501,
+    "cifar10": 50000,
+    "imagenet": 150000,
+}
+
+#: The release's evaluation targets (its `constants.variables['Target Dataset']`; voc2007 is not one).
+RELEASE_TARGETS: tuple[str, ...] = ("cifar10", "oxford_pets", "cub200", "caltech101", "stanford_dogs", "nabird")
+
 #: Self-supervised sources whose oracle the release's evaluation ignores (sets to -1).
 RELEASE_EXCLUDED_SOURCES: tuple[str, ...] = (
     "swav_imagenet",
