@@ -9,6 +9,7 @@ model is only built on a cache miss.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pathlib
@@ -32,8 +33,9 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_ENV, "~/.cache/parc_jax/probes")).expanduser()
 
 
-def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None):
-    """(dataset object, probe indices, images uint8, labels int32) for PARC's probe of run `run`."""
+def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed",
+                     data_dir=None) -> tuple[data.Dataset, np.ndarray]:
+    """The target split and the indices of PARC's probe set of run `run` in it."""
     ds = data.load(dataset, split, data_dir=data_dir)
     seed = data.parc_seed(run)
     if sampler == "fixed":
@@ -43,8 +45,7 @@ def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler=
         indices = data.sample_probe(ds.labels, seed=seed, method="balanced", per_class=per_class)
     else:
         raise ValueError(f"unknown sampler {sampler!r}; use 'fixed' or 'balanced'")
-    batch = ds.take(indices)
-    return ds, indices, batch["image"], np.asarray(batch["label"], np.int32)
+    return ds, indices
 
 
 def probe_bank(
@@ -63,9 +64,13 @@ def probe_bank(
     progress: bool = True,
 ) -> list[ProbeRecord]:
     """Probe every model of `bank` on `dataset`; cached per model and probe set."""
-    ds, indices, images, labels = sample_probe_set(
-        dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir
-    )
+    ds, indices = sample_probe_set(dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir)
+    labels = ds.labels[indices]
+
+    @functools.lru_cache(maxsize=1)
+    def probe_images(spec):  # images of varying sizes are brought to the model's size on the host
+        return ds.take(indices, preprocessing=spec)["image"]
+
     cache = ProbeCache(cache_dir or default_cache_dir())
     records = []
     for entry in bank:
@@ -80,6 +85,7 @@ def probe_bank(
             log.info("extracting %s on %s (%d images)", entry.name, dataset, len(indices))
             model = entry.load()
             spec = entry.preprocessing(model)
+            images = probe_images(spec if ds.varying_sizes else None)
             return extract(
                 lambda v, x: model.apply(v, x, train=False), model.variables, images, labels=labels,
                 batch_size=batch_size, strategy=strategy, dtype=getattr(jnp, dtype),
