@@ -33,10 +33,10 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_ENV, "~/.cache/parc_jax/probes")).expanduser()
 
 
-def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed",
-                     data_dir=None) -> tuple[data.Dataset, np.ndarray]:
-    """The target split and the indices of PARC's probe set of run `run` in it."""
-    ds = data.load(dataset, split, data_dir=data_dir)
+def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None,
+                     label_key=None) -> tuple[data.Dataset, np.ndarray]:
+    """The target split and the indices of PARC's probe set of run `run` in it (`label_key`: see `data.load`)."""
+    ds = data.load(dataset, split, data_dir=data_dir, label_key=label_key)
     seed = data.parc_seed(run)
     if sampler == "fixed":
         indices = data.sample_probe(ds.labels, budget=budget, seed=seed, method="fixed")
@@ -62,9 +62,15 @@ def probe_bank(
     strategy: str = "mesh",
     dtype: str = "float32",
     progress: bool = True,
+    label_key: str | None = None,
 ) -> list[ProbeRecord]:
-    """Probe every model of `bank` on `dataset`; cached per model and probe set."""
-    ds, indices = sample_probe_set(dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir)
+    """Probe every model of `bank` on `dataset`; cached per model and probe set.
+
+    Images of any size are brought to each model's input (`data.Dataset.take`, `data.eval_transform`); `label_key`
+    names the label feature when it is not the dataset's default (`data.feature_keys`).
+    """
+    ds, indices = sample_probe_set(dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir,
+                                   label_key=label_key)
     labels = ds.labels[indices]
 
     @functools.lru_cache(maxsize=1)
@@ -78,7 +84,7 @@ def probe_bank(
             model=entry.name, dataset=dataset, split=split, sampler=sampler, seed=data.parc_seed(run),
             size=len(indices), dtype=dtype,
             extra={"zoo_model": entry.model, "weights": entry.fingerprint(), "image_size": entry.image_size,
-                   "indices_sum": int(np.sum(indices))},
+                   "indices_sum": int(np.sum(indices)), **({"label_key": label_key} if label_key else {})},
         )
 
         def compute(entry=entry):

@@ -24,10 +24,10 @@ from parc_jax.data.loader import feature_keys
 from parc_jax.data.loader import get_builder
 from parc_jax.data.loader import load
 from parc_jax.data.preprocessing import eval_transform
-from parc_jax.data.preprocessing import square_for_crop
 from parc_jax.data.preprocessing import normalize
 from parc_jax.data.preprocessing import PreprocessingLike
 from parc_jax.data.preprocessing import resize_center_crop
+from parc_jax.data.preprocessing import square_for_crop
 from parc_jax.data.preprocessing import to_rgb
 from parc_jax.data.probe import parc_seed
 from parc_jax.data.probe import sample_probe

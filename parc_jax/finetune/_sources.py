@@ -17,10 +17,9 @@ import numpy as np
 
 from parc_jax import data, models, parallel
 from parc_jax.bank import BankEntry
-from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
-from parc_jax.finetune._finetune import total_steps_for
-from parc_jax.finetune._optim import make_optimizer
 from parc_jax.finetune._checkpoint import RunCheckpoints
+from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network, total_steps_for
+from parc_jax.finetune._optim import make_optimizer
 from parc_jax.finetune._run import read_json
 from parc_jax.finetune._stream import ArraySplit
 from parc_jax.finetune._trainer import Trainer
