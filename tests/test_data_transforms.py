@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from skimage import data as skdata
 
-from parc_jax import data
+from parc_jax import data, models
 from parc_jax.data import augment
 from parc_jax.data import preprocessing as pp
 
@@ -83,10 +83,10 @@ def test_checkerboard_is_smoothed_when_shrunk():
 
 def test_eval_transform_traces_once_per_shape():
     x = np.zeros((4, 28, 28, 1), np.uint8)
-    before = pp._eval_transform._cache_size()
+    before = models.preprocess_images._cache_size()
     for _ in range(3):
         data.eval_transform(x, Prep(input_size=32, resize_size=40))
-    assert pp._eval_transform._cache_size() == before + 1
+    assert models.preprocess_images._cache_size() == before + 1
 
 
 def test_bad_preprocessing_and_images():

@@ -72,14 +72,18 @@ def test_weight_decay_only_on_kernels(optimizer):
     np.testing.assert_array_equal(new["scale"], params["scale"])
 
 
-def test_train_stream_follows_the_dataset_order(data_dir):
+def test_train_stream_is_a_function_of_seed_and_step_and_visits_every_example_per_epoch(data_dir):
     ds = data.load("digits", "train", data_dir=data_dir)
+    n = len(ds)  # 1,438 examples: batch 14 of 100 straddles two epochs
     stream = finetune.TrainStream(ds, batch_size=100, seed=7)
-    for step in (0, 14, 15, 40):  # 1,438 examples: step 14 straddles two epochs
-        np.testing.assert_array_equal(stream.batch_indices(step),
-                                      ds.stream_indices(step, 100, seed=7))
+    order = np.concatenate([stream.batch_indices(t) for t in range(2 * n // 100 + 1)])
+    assert sorted(order[:n].tolist()) == list(range(n)) == sorted(order[n:2 * n].tolist())
+    assert not np.array_equal(order[:n], order[n:2 * n])  # a new order each epoch
+    again = finetune.TrainStream(ds, batch_size=100, seed=7)
+    np.testing.assert_array_equal(again.batch_indices(14), order[1400:1500])  # resumable: no state
+    assert not np.array_equal(finetune.TrainStream(ds, 100, seed=8).batch_indices(0), order[:100])
     images, labels = stream(3)
-    ref = ds.take(ds.stream_indices(3, 100, seed=7))
+    ref = ds.take(order[300:400])
     np.testing.assert_array_equal(images, ref["image"])
     np.testing.assert_array_equal(labels, ref["label"])
     sub = finetune.TrainStream(ds, batch_size=50, seed=7, indices=np.arange(0, 1438, 2))

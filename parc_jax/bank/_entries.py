@@ -58,8 +58,11 @@ class BankEntry:
         if self.weights is None:
             found = models.describe(self.model).weights
             if found == "random":
-                raise ValueError(f"{self.name}: no pretrained weights for {self.model} on this machine; "
-                                 f"see `python -m parc_jax.models` for how to install them")
+                trained = [e.name for e in builtin_entries().values()
+                           if e.model == self.model and e.weights not in (None, "random")]
+                here = f"; trained weights here: {', '.join(trained)}" if trained else ""
+                raise ValueError(f"{self.name}: no pretrained weights for {self.model} on this machine{here} "
+                                 f"(see `python -m parc_jax.models` for how to install pretrained ones)")
             return found
         return self.weights
 
@@ -111,8 +114,17 @@ def builtin_banks() -> list[str]:
     return sorted(p.stem for p in BUILTIN_ROOT.glob("*.py") if not p.stem.startswith("_"))
 
 
+def builtin_entries() -> dict[str, BankEntry]:
+    """Every entry of the built-in banks by name (e.g. ``cnn_small@mnist5k``, trained weights shipped here)."""
+    return {e.name: e for bank in builtin_banks() for e in _from_config_file(BUILTIN_ROOT / f"{bank}.py")}
+
+
 def load_bank(spec: str) -> list[BankEntry]:
-    """A bank from a built-in name, a config file path, or "model_a,model_b" zoo names."""
+    """A bank from a built-in name, a config file path, or "a,b" names of zoo models or built-in bank entries.
+
+    A zoo model name gets the zoo's pretrained weights at the model's own input size; a built-in entry name
+    (``cnn_small@mnist5k``) the entry's weights and input size.
+    """
     path = pathlib.Path(spec)
     if spec in builtin_banks():
         path = BUILTIN_ROOT / f"{spec}.py"
@@ -122,13 +134,15 @@ def load_bank(spec: str) -> list[BankEntry]:
         entries = _from_config_file(path)
     else:
         names = [n.strip() for n in spec.split(",") if n.strip()]
-        unknown = [n for n in names if n not in models.names()]
+        known = builtin_entries()
+        unknown = [n for n in names if n not in models.names() and n not in known]
         if unknown or not names:
             raise ValueError(
                 f"unknown bank or model {', '.join(unknown) or spec!r}; built-in banks: {', '.join(builtin_banks())}; "
-                f"zoo models: {', '.join(models.names())}"
+                f"zoo models: {', '.join(models.names())}; built-in bank entries: {', '.join(known)}"
             )
-        entries = [BankEntry(name=n, model=n, source_dataset=models.describe(n).source_dataset) for n in names]
+        entries = [BankEntry(name=n, model=n, source_dataset=models.describe(n).source_dataset)
+                   if n in models.names() else known[n] for n in names]
     duplicates = {e.name for e in entries if sum(f.name == e.name for f in entries) > 1}
     if duplicates:
         raise ValueError(f"bank has duplicate model names: {', '.join(sorted(duplicates))}")

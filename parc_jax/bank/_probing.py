@@ -9,6 +9,7 @@ model is only built on a cache miss.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pathlib
@@ -32,9 +33,10 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_ENV, "~/.cache/parc_jax/probes")).expanduser()
 
 
-def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None):
-    """(dataset object, probe indices, images uint8, labels int32) for PARC's probe of run `run`."""
-    ds = data.load(dataset, split, data_dir=data_dir)
+def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None,
+                     label_key=None) -> tuple[data.Dataset, np.ndarray]:
+    """The target split and the indices of PARC's probe set of run `run` in it (`label_key`: see `data.load`)."""
+    ds = data.load(dataset, split, data_dir=data_dir, label_key=label_key)
     seed = data.parc_seed(run)
     if sampler == "fixed":
         indices = data.sample_probe(ds.labels, budget=budget, seed=seed, method="fixed")
@@ -43,8 +45,7 @@ def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler=
         indices = data.sample_probe(ds.labels, seed=seed, method="balanced", per_class=per_class)
     else:
         raise ValueError(f"unknown sampler {sampler!r}; use 'fixed' or 'balanced'")
-    batch = ds.take(indices)
-    return ds, indices, batch["image"], np.asarray(batch["label"], np.int32)
+    return ds, indices
 
 
 def probe_bank(
@@ -61,11 +62,21 @@ def probe_bank(
     strategy: str = "mesh",
     dtype: str = "float32",
     progress: bool = True,
+    label_key: str | None = None,
 ) -> list[ProbeRecord]:
-    """Probe every model of `bank` on `dataset`; cached per model and probe set."""
-    ds, indices, images, labels = sample_probe_set(
-        dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir
-    )
+    """Probe every model of `bank` on `dataset`; cached per model and probe set.
+
+    Images of any size are brought to each model's input (`data.Dataset.take`, `data.eval_transform`); `label_key`
+    names the label feature when it is not the dataset's default (`data.feature_keys`).
+    """
+    ds, indices = sample_probe_set(dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir,
+                                   label_key=label_key)
+    labels = ds.labels[indices]
+
+    @functools.lru_cache(maxsize=1)
+    def probe_images(spec):  # images of varying sizes are brought to the model's size on the host
+        return ds.take(indices, preprocessing=spec)["image"]
+
     cache = ProbeCache(cache_dir or default_cache_dir())
     records = []
     for entry in bank:
@@ -73,13 +84,14 @@ def probe_bank(
             model=entry.name, dataset=dataset, split=split, sampler=sampler, seed=data.parc_seed(run),
             size=len(indices), dtype=dtype,
             extra={"zoo_model": entry.model, "weights": entry.fingerprint(), "image_size": entry.image_size,
-                   "indices_sum": int(np.sum(indices))},
+                   "indices_sum": int(np.sum(indices)), **({"label_key": label_key} if label_key else {})},
         )
 
         def compute(entry=entry):
             log.info("extracting %s on %s (%d images)", entry.name, dataset, len(indices))
             model = entry.load()
             spec = entry.preprocessing(model)
+            images = probe_images(spec if ds.varying_sizes else None)
             return extract(
                 lambda v, x: model.apply(v, x, train=False), model.variables, images, labels=labels,
                 batch_size=batch_size, strategy=strategy, dtype=getattr(jnp, dtype),

@@ -4,9 +4,13 @@
 from parc_jax import data
 ds = data.load("fashion_mnist_deb", "train")          # prepared on first use, then reused
 probe = data.sample_probe(ds.labels, budget=500, seed=data.parc_seed(0))
-for batch in ds.batches(128, indices=probe): ...        # {"image" uint8, "label" int32, "index"}
-for step, batch in ds.train_batches(64, seed=0, preprocessing=prep): ...
+for batch in ds.batches(128, indices=probe, preprocessing=prep): ...  # {"image" uint8, "label", "index"}
+x = data.eval_transform(batch["image"], prep)           # the model's input, on the device
 ```
+
+Images of any size and colour mode: a dataset whose images vary in size gives batches of one
+shape once it knows the model's preprocessing (``prep``: ``input_size``, ``resize_size``, ``mean``,
+``std``); see :mod:`parc_jax.data.preprocessing`.
 """
 
 from parc_jax.data import builders
@@ -16,20 +20,21 @@ from parc_jax.data.dataset import Dataset
 from parc_jax.data.loader import builtin_names
 from parc_jax.data.loader import DATA_DIR_ENV
 from parc_jax.data.loader import default_data_dir
+from parc_jax.data.loader import feature_keys
 from parc_jax.data.loader import get_builder
 from parc_jax.data.loader import load
-from parc_jax.data.loader import train_batches
 from parc_jax.data.preprocessing import eval_transform
 from parc_jax.data.preprocessing import normalize
 from parc_jax.data.preprocessing import PreprocessingLike
 from parc_jax.data.preprocessing import resize_center_crop
+from parc_jax.data.preprocessing import square_for_crop
 from parc_jax.data.preprocessing import to_rgb
 from parc_jax.data.probe import parc_seed
 from parc_jax.data.probe import sample_probe
 
 __all__ = [
     "DATA_DIR_ENV", "DataUnavailableError", "Dataset", "PreprocessingLike", "builders",
-    "builtin_names", "default_data_dir", "eval_transform", "get_builder", "load", "normalize",
-    "parc_seed", "resize_center_crop", "sample_probe", "to_rgb", "train_batches",
+    "builtin_names", "default_data_dir", "eval_transform", "feature_keys", "get_builder", "load",
+    "normalize", "parc_seed", "resize_center_crop", "sample_probe", "square_for_crop", "to_rgb",
     "train_transform",
 ]

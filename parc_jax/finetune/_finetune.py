@@ -213,7 +213,7 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
                           label_smoothing=config.label_smoothing, seed=config.seed)
         state = trainer.init_state(backbone.variables["params"], backbone.variables.get("batch_stats"), head)
         stream = TrainStream(target.train, config.batch_size, config.seed, indices=fit_idx,
-                             transform=transform)
+                             transform=transform, preprocessing=spec)
         finalize = None
         size = config.batch_size
         count = min(len(fit_idx) // size, config.bn_recalibration_batches) * size

@@ -1,7 +1,7 @@
 """Named models and datasets for fine-tuning: the zoo (`parc_jax.models`) and `parc_jax.data`.
 
 Small targets whose split fits in ``IN_MEMORY_BYTES`` are read once into memory (an
-:class:`ArraySplit`); larger ones, and image folders of varying sizes, are read batch by batch.
+:class:`ArraySplit`); larger ones, and datasets of varying image sizes, are read batch by batch.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import numpy as np
 
 from parc_jax import data, models, parallel
 from parc_jax.bank import BankEntry
-from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
-from parc_jax.finetune._finetune import total_steps_for
-from parc_jax.finetune._optim import make_optimizer
 from parc_jax.finetune._checkpoint import RunCheckpoints
+from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network, total_steps_for
+from parc_jax.finetune._optim import make_optimizer
 from parc_jax.finetune._run import read_json
 from parc_jax.finetune._stream import ArraySplit
 from parc_jax.finetune._trainer import Trainer
@@ -39,21 +38,23 @@ def _in_memory(split: data.Dataset):
 
 
 def load_target(name: str, *, data_dir: str | os.PathLike | None = None,
-                max_per_split: int | None = None) -> Target:
+                max_per_split: int | None = None, train_split: str = "train",
+                test_split: str = "test") -> Target:
     """The train and test splits of a dataset of :func:`parc_jax.data.load`.
 
     Args:
       name: a built-in name (``fashion_mnist_deb``, ``mnist5k``, ``digits``), an image folder, or
-        a TFDS dataset prepared in array_record format under ``data_dir``.
+        a TFDS dataset prepared in array_record format under ``data_dir`` (a path or URL).
       data_dir: where prepared datasets live.
       max_per_split: built-ins only: the first examples of every split (quick runs).
+      train_split, test_split: the splits to train on and to report the accuracy on.
 
     Raises:
-      ValueError: unknown dataset, no train/test split, data unavailable (the message says how
-        to get it), or fewer than 2 classes.
+      ValueError: unknown dataset, a missing split (the message lists the splits), data
+        unavailable (the message says how to get it), or fewer than 2 classes.
     """
-    train = data.load(name, "train", data_dir=data_dir, max_per_split=max_per_split)
-    test = data.load(name, "test", data_dir=data_dir, max_per_split=max_per_split)
+    train = data.load(name, train_split, data_dir=data_dir, max_per_split=max_per_split)
+    test = data.load(name, test_split, data_dir=data_dir, max_per_split=max_per_split)
     target = Target(name=name, train=_in_memory(train), test=_in_memory(test),
                     num_classes=max(train.num_classes, test.num_classes))
     target.check()

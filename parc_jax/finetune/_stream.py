@@ -1,12 +1,11 @@
 """Training batches as a function of (seed, step) only, over a split or a subset of it.
 
 Resuming after a crash needs the batch of step t to be the same whatever happened before t.
-The order is the rule of :meth:`parc_jax.data.dataset.Dataset.stream_indices`: one permutation
-of the M selected examples per epoch, epoch e drawn from ``numpy.random.default_rng([seed, e])``,
-and batch t is positions ``[t B, (t + 1) B)`` of that endless sequence (no example dropped; a
-batch may straddle two epochs). Over a whole ``Dataset`` split it gives the very batches of
-``Dataset.train_batch``; over a subset (train minus validation) the positions index the subset.
-The transform (augmentation) is a function of (images, step) with the seed bound in.
+The order: one permutation of the M selected examples per epoch, epoch e drawn from
+``numpy.random.default_rng([seed, e])``, and batch t is positions ``[t B, (t + 1) B)`` of that
+endless sequence (no example dropped; a batch may straddle two epochs); over a subset (train minus
+validation) the positions index the subset. The transform (augmentation) is a function of
+(images, step) with the seed bound in. This is the one training stream of parc_jax.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
-
-from parc_jax.data.dataset import stream_positions
 
 Transform = Callable[[np.ndarray, int], Any]
 
@@ -28,7 +25,8 @@ class Split(Protocol):
 
     def __len__(self) -> int: ...
 
-    def take(self, indices, *, preprocessing=None) -> dict[str, np.ndarray]: ...
+    def take(self, indices, *, preprocessing=None) -> dict[str, np.ndarray]:
+        """uint8 images (of one shape, given the model's ``preprocessing``) and int labels."""
 
 
 class ArraySplit:
@@ -53,9 +51,9 @@ class ArraySplit:
         return len(self.labels)
 
     def take(self, indices, *, preprocessing=None) -> dict[str, np.ndarray]:
-        """``{"image": uint8 [B, H, W, C], "label": int32 [B]}`` at ``indices``."""
-        if preprocessing is not None:
-            raise ValueError("ArraySplit images have one shape; preprocess on the device instead")
+        """``{"image": uint8 [B, H, W, C], "label": int32 [B]}`` at ``indices`` (one image shape: the
+        model's ``preprocessing`` is not needed)."""
+        del preprocessing
         idx = np.asarray(indices, np.int64)
         return {"image": self.images[idx], "label": self.labels[idx]}
 
@@ -64,7 +62,13 @@ def epoch_positions(step: int, batch_size: int, num_examples: int, seed: int) ->
     """Positions in ``[0, M)`` of the examples of batch ``step`` (the module docstring's rule)."""
     if num_examples < 1:
         raise ValueError("the training split is empty; check the dataset and max_train_examples")
-    return stream_positions(step, batch_size, num_examples, seed=seed)
+    pos = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+    epochs, offsets = np.divmod(pos, num_examples)
+    out = np.empty(batch_size, np.int64)
+    for e in np.unique(epochs):
+        sel = epochs == e
+        out[sel] = np.random.default_rng([int(seed), int(e)]).permutation(num_examples)[offsets[sel]]
+    return out
 
 
 class TrainStream:
@@ -75,13 +79,17 @@ class TrainStream:
       batch_size: global batch size B.
       seed: order seed (also the augmentation seed, bound into ``transform``).
       indices: the examples to train on (default: all of the split).
-      transform: ``transform(uint8 images, step) -> model input``; default: raw uint8 images
-        (preprocessed on the device). Images of varying sizes need a transform.
+      transform: ``transform(uint8 images, step) -> model input``; default: the uint8 images
+        (preprocessed on the device).
+      preprocessing: the model's preprocessing, which brings images of varying sizes to one shape
+        (``Split.take``).
     """
 
     def __init__(self, split: Split, batch_size: int, seed: int, *,
-                 indices: np.ndarray | None = None, transform: Transform | None = None):
+                 indices: np.ndarray | None = None, transform: Transform | None = None,
+                 preprocessing=None):
         self.split = split
+        self.preprocessing = preprocessing
         self.indices = np.arange(len(split)) if indices is None else np.asarray(indices, np.int64)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -96,7 +104,7 @@ class TrainStream:
 
     def __call__(self, step: int) -> tuple[Any, np.ndarray]:
         """``(images, labels)`` of batch ``step``."""
-        batch = self.split.take(self.batch_indices(step))
+        batch = self.split.take(self.batch_indices(step), preprocessing=self.preprocessing)
         images = batch["image"]
         if self.transform is not None:
             images = self.transform(images, step)
@@ -107,11 +115,9 @@ def eval_batches(split: Split, indices: np.ndarray, batch_size: int, *,
                  preprocessing=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(images, labels)`` batches of ``split[indices]`` in order; the last one may be smaller.
 
-    Images stay uint8 (preprocessed on the device) unless the split's images vary in size, in
-    which case ``preprocessing`` (the model's) resizes them on the host.
+    Images are uint8, of one shape given the model's ``preprocessing`` (``Split.take``), and go
+    through the eval transform on the device.
     """
-    varying = any(d is None for d in split.image_shape)
     for start in range(0, len(indices), batch_size):
-        batch = split.take(indices[start:start + batch_size],
-                           preprocessing=preprocessing if varying else None)
+        batch = split.take(indices[start:start + batch_size], preprocessing=preprocessing)
         yield batch["image"], np.asarray(batch["label"], np.int32)

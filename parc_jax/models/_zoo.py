@@ -70,41 +70,80 @@ class ModelInfo:
     weights: str
 
 
+def resized_shape(height: int, width: int, resize_size: int) -> tuple[int, int]:
+    """Shape after torchvision's ``Resize(resize_size)``: the shorter side becomes ``resize_size``, the longer
+    ``int(L * resize_size / S)`` (truncated)."""
+    if height <= width:
+        return resize_size, int(width * resize_size / height)
+    return int(height * resize_size / width), resize_size
+
+
+def crop_offsets(height: int, width: int, spec: Preprocessing) -> tuple[int, int]:
+    """``(top, left)`` of the centre ``input_size`` square in the resized image: ``round((n - S) / 2)``."""
+    nh, nw = resized_shape(height, width, spec.resize_size)
+    return int(round((nh - spec.input_size) / 2.0)), int(round((nw - spec.input_size) / 2.0))
+
+
+def to_rgb(images: jax.Array) -> jax.Array:
+    """``[..., 1]`` grayscale -> ``[..., 3]`` by repetition; RGB passes through."""
+    c = images.shape[-1]
+    if c == 3:
+        return images
+    if c == 1:
+        return jnp.broadcast_to(images, images.shape[:-1] + (3,))
+    raise ValueError(f"images must have 1 or 3 channels, got {c}")
+
+
+def normalize(images: jax.Array, mean, std) -> jax.Array:
+    """``(x - mean) / std`` per channel, ``x`` in 0..255 units; float32 out."""
+    return (images.astype(jnp.float32) - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
+
+
+def resize_center_crop(images: jax.Array, *, resize_size: int, input_size: int) -> jax.Array:
+    """torchvision ``Resize(resize_size)`` then ``CenterCrop(input_size)``, antialiased bilinear.
+
+    One ``jax.image.scale_and_translate`` pass computes only the cropped pixels: output pixel ``i`` samples the
+    input at ``(i + top + 1/2) * H / nh - 1/2`` with a triangle kernel widened by ``H / nh`` when shrinking.
+
+    Args:
+      images: ``[B, H, W, C]`` uint8 or float (0..255 units).
+      resize_size: the shorter side is resized to this.
+      input_size: side of the centred square kept.
+
+    Returns:
+      float32 ``[B, input_size, input_size, C]``.
+    """
+    b, h, w, c = images.shape
+    nh, nw = resized_shape(h, w, resize_size)
+    top, left = int(round((nh - input_size) / 2.0)), int(round((nw - input_size) / 2.0))
+    x = images.astype(jnp.float32)
+    if (nh, nw) == (h, w):
+        return x[:, top:top + input_size, left:left + input_size, :]
+    scale = jnp.array([nh / h, nw / w], jnp.float32)
+    translation = jnp.array([-top, -left], jnp.float32)
+    return jax.image.scale_and_translate(x, (b, input_size, input_size, c), (1, 2), scale, translation,
+                                         method="linear", antialias=True)
+
+
 @functools.partial(jax.jit, static_argnames="spec")
 def preprocess_images(images: jax.Array, spec: Preprocessing) -> jax.Array:
-    """Applies ``spec`` to a batch of images.
+    """The eval transform: resize, centre crop, grayscale -> RGB, normalise (jitted, one trace per shape).
+
+    ``(crop_S(resize_R(x)) - mean) / std`` with ``R = spec.resize_size``, ``S = spec.input_size`` (torchvision's
+    ``Resize(R)`` + ``CenterCrop(S)``, as in the PARC release's test transforms; see :func:`resize_center_crop`).
+    Probing and fine-tuning both feed models through this function (``parc_jax.data.eval_transform`` is it).
 
     Args:
       images: ``[B, H, W, C]`` uint8 (0..255) or float (0..255 units), ``C`` in {1, 3}, any H, W.
       spec: the preprocessing.
 
     Returns:
-      float32 ``[B, S, S, 3]`` with ``S = spec.input_size``:
-      ``(crop(resize_aa(x)) - mean) / std``.
+      float32 ``[B, S, S, 3]``.
     """
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"preprocess expects images [B, H, W, C] with C in {{1, 3}}, got shape {images.shape}"
-        )
-    x = images.astype(jnp.float32)
-    b, h, w, c = x.shape
-    scale = spec.resize_size / min(h, w)
-    # torchvision's Resize(int): the shorter side becomes `size`, the longer is truncated.
-    if h <= w:
-        nh, nw = spec.resize_size, int(w * scale)
-    else:
-        nh, nw = int(h * scale), spec.resize_size
-    if (nh, nw) != (h, w):
-        x = jax.image.resize(x, (b, nh, nw, c), method="bilinear", antialias=True)
-    s = spec.input_size
-    top = int(round((nh - s) / 2.0))
-    left = int(round((nw - s) / 2.0))
-    x = x[:, top:top + s, left:left + s, :]
-    if c == 1:
-        x = jnp.broadcast_to(x, (b, s, s, 3))
-    mean = jnp.asarray(spec.mean, jnp.float32)
-    std = jnp.asarray(spec.std, jnp.float32)
-    return (x - mean) / std
+        raise ValueError(f"preprocess expects images [B, H, W, C] with C in {{1, 3}}, got shape {images.shape}")
+    x = resize_center_crop(images, resize_size=spec.resize_size, input_size=spec.input_size)
+    return normalize(to_rgb(x), spec.mean, spec.std)
 
 
 @dataclasses.dataclass
