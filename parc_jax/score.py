@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="target: built-in dataset, prepared TFDS name, or image folder "
                                      "(default: fashion_mnist_deb)")
     p.add_argument("--split", help="split the probe set is drawn from (default: train)")
+    p.add_argument("--label-key", help="label feature, where the dataset has several (default: its supervised keys)")
     p.add_argument("--probe-size", type=int, help="probe images (default: 500)")
     p.add_argument("--sampler", choices=("fixed", "balanced"), help="PARC's fixed-budget or class-balanced sampler")
     p.add_argument("--runs", type=int, help="probe sets (PARC seeds 2020 + 3037 r) to average over (default: 1)")

@@ -10,6 +10,7 @@ benchmark run on them as a user would run them.
 from __future__ import annotations
 
 import csv
+import json
 import pathlib
 import shutil
 
@@ -206,6 +207,20 @@ def test_score_command_errors_are_one_line(tfds_dir, tmp_path, capsys):
     assert score.main(["--models", WEIGHTED, "--dataset", "oxford_iiit_pet", "--split", "test", *common]) == 0
 
 
+def test_score_label_key_selects_the_label_feature(tfds_dir, tmp_path, capsys):
+    """oxford_iiit_pet has two labels: 37 breeds by default, 2 species with --label-key species."""
+    common = ["--models", WEIGHTED, "--dataset", "oxford_iiit_pet", "--data-dir", str(tfds_dir), "--probe-size", "8",
+              "--cache-dir", str(tmp_path / "cache"), "--estimators", "leep"]
+    assert score.main([*common, "--label-key", "species", "--out", str(tmp_path / "species.json")]) == 0
+    assert score.main([*common, "--out", str(tmp_path / "breed.json")]) == 0
+    species, breed = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("species", "breed"))
+    assert species["num_classes"] == 2 and breed["num_classes"] == 37
+    assert [m["leep"] for m in species["models"]] != [m["leep"] for m in breed["models"]]
+    capsys.readouterr()
+    assert score.main([*common, "--label-key", "colour"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def test_finetune_a_few_steps_on_varying_sizes(tfds_dir, tmp_path):
     config = finetune.default_config()
     config.update(learning_rates=(0.01,), weight_decays=(0.0,), batch_size=4, eval_batch_size=4, num_steps=3,
@@ -243,6 +258,6 @@ def test_a_split_of_unknown_labels_is_refused(tfds_dir):
     """places365_small's test split has no labels (-1): probing it says so before any model runs."""
     ds = data.load("places365_small", "test", data_dir=tfds_dir)
     assert ds.labels.tolist() == [-1, -1]
-    with pytest.raises(ValueError, match="labels must be >= 0, got min -1"):
+    with pytest.raises(ValueError, match=r"places365_small split 'test' is unlabelled \(label -1\)"):
         bank.sample_probe_set("places365_small", split="test", data_dir=tfds_dir, budget=2)
 

@@ -32,6 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
       models: zoo model names to rank instead of a bank.
       probes: precomputed probe files (.npz, PARC release .pkl) to rank instead of probing.
       dataset, split: the target and the split the probe set is drawn from.
+      label_key: the label feature, where the dataset has several ("": its supervised keys, else its only label).
       probe_size, sampler, runs: PARC's probe protocol (budget, "fixed" or "balanced", seeds 2020 + 3037 r).
       estimators: variant names (`parc_jax.bank.VARIANTS`, or "all"); the first is the primary.
       num_classes: number of target classes (0: from the dataset / probe files).
@@ -52,6 +53,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.probes = ()
     c.dataset = "fashion_mnist_deb"
     c.split = "train"
+    c.label_key = ""
     c.probe_size = 500
     c.sampler = "fixed"
     c.runs = 1
@@ -107,7 +109,7 @@ def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[
         rank_bank(
             probe_bank(entries, config.dataset, split=config.split, budget=config.probe_size, run=run,
                        sampler=config.sampler, data_dir=config.data_dir or None, cache_dir=config.cache_dir or None,
-                       batch_size=config.batch_size, dtype=config.dtype),
+                       batch_size=config.batch_size, dtype=config.dtype, label_key=config.label_key or None),
             names, num_classes=config.num_classes or None)
         for run in range(config.runs)
     ]

@@ -37,6 +37,9 @@ def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler=
                      label_key=None) -> tuple[data.Dataset, np.ndarray]:
     """The target split and the indices of PARC's probe set of run `run` in it (`label_key`: see `data.load`)."""
     ds = data.load(dataset, split, data_dir=data_dir, label_key=label_key)
+    if len(ds.labels) and int(np.min(ds.labels)) < 0:
+        raise ValueError(f"{dataset} split {split!r} is unlabelled (label {int(np.min(ds.labels))}); "
+                         "draw the probe set from a labelled split")
     seed = data.parc_seed(run)
     if sampler == "fixed":
         indices = data.sample_probe(ds.labels, budget=budget, seed=seed, method="fixed")

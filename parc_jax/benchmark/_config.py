@@ -24,6 +24,7 @@ def default_config() -> ml_collections.ConfigDict:
       runs: number of probe samples per target (run r uses seed 2020 + 3037 r).
       budget: probe images per run (PARC: 500).
       split, sampler: where and how the probe is drawn ("fixed" budget or "balanced").
+      label_key: the label feature of the targets, where they have several ("": the default one).
       estimators: variant names of `parc_jax.bank.VARIANTS` ("all" for every one).
       baselines: add the parameter count, depth and leave-target-out accuracy baselines.
       oracle: CSV of fine-tuned accuracies (Architecture = bank entry name), or a built-in table's name
@@ -45,6 +46,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.runs = 5
     c.budget = 500
     c.split = "train"
+    c.label_key = ""
     c.sampler = "fixed"
     c.estimators = tuple(VARIANTS)
     c.baselines = True

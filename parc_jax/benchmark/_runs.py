@@ -137,7 +137,7 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
         records = probe_bank(
             plan[target], target, split=config.split, budget=config.budget, run=run, sampler=config.sampler,
             data_dir=config.data_dir or None, cache_dir=config.cache_dir or None, batch_size=config.batch_size,
-            strategy=config.strategy, dtype=config.dtype, progress=progress)
+            strategy=config.strategy, dtype=config.dtype, progress=progress, label_key=config.label_key or None)
         probe_seconds += time.perf_counter() - tick
         records = [dataclasses.replace(r, architecture=r.model) for r in records]  # Architecture = entry name
         scores = score_records(records, names, records[0].num_classes, timings=timings, warmed=warmed)

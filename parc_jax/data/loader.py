@@ -204,7 +204,7 @@ def load(name: str, split: str = "train", *, data_dir=None, download: bool = Fal
                  split=split, num_classes=num_classes or 0, class_names=class_names,
                  split_sizes=splits, image_shape=shape[:2] + (_images.output_channels(shape[2]),),
                  image_key=image_key, label_key=label_key,
-                 label_cache=(pathlib.Path(os.fspath(builder.data_dir)) / f"parc_jax-labels-{split}.npy"
+                 label_cache=(pathlib.Path(os.fspath(builder.data_dir)) / f"parc_jax-labels-{split}-{label_key}.npy"
                               if local else None))
     if num_classes is None:
         ds.num_classes = int(ds.labels.max()) + 1

@@ -163,7 +163,8 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(sorted(known))}")
     workdir = check_workdir(workdir)
-    targets = {name: load_target(name, data_dir=data_dir) for name in target_names}
+    targets = {name: load_target(name, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
+               for name in target_names}
     pairs, sources = [], {m: e.source_dataset for m, e in entries.items() if e.source_dataset}
     for model in model_names:
         for target in target_names:

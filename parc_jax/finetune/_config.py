@@ -53,6 +53,7 @@ def default_config() -> ml_collections.ConfigDict:
         bfloat16 forward/backward; for GPUs and TPUs).
       * ``log_every_steps``, ``eval_every_steps`` (0: only at the end), ``checkpoint_every_steps``,
         ``max_to_keep``: bookkeeping. ``seed``: data order, split, head init and dropout.
+      * ``train_split`` / ``test_split``: the target's splits to train on and to report the accuracy on.
       * ``models`` / ``targets``: a bank to run when the CLI gets no --model/--bank/--targets.
     """
     c = ml_collections.ConfigDict()
@@ -84,6 +85,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every_steps = 0
     c.checkpoint_every_steps = 200
     c.max_to_keep = 2
+    c.train_split = "train"
+    c.test_split = "test"
     c.models = ()
     c.targets = ()
     return c

@@ -160,7 +160,8 @@ def finetune_pair(model: str, dataset: str, config: ml_collections.ConfigDict,
     if export is not None and config.mode != "scratch":
         raise ValueError("--export saves models trained with mode='scratch'; set config.mode=scratch")
     models.get_factory(model)  # an unknown name fails here, before any data is prepared
-    target = load_target(dataset, data_dir=data_dir) if target is None else target
+    target = (load_target(dataset, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
+              if target is None else target)
     backbone, zoo = load_backbone(model, config, num_classes=target.num_classes,
                                   weights_path=weights_path)
     result = finetune(backbone, target, config, workdir, mesh=mesh, progress=progress)
