@@ -6,8 +6,17 @@
   to them).
 * :func:`parc_protocol`: the PARC benchmark's evaluation (per-target Pearson x 100, mean and
   variance over runs, optional plasticity term) on the PARC release's results/oracle tables.
+* :func:`learned_heuristic`: the release's learned heuristic baseline (linear regression on dataset
+  sizes, class counts and depth), fitted on the oracle rows of the other targets only.
 """
 
+from parc_jax.evaluation._heuristic import (
+    RELEASE_DATASET_IMAGES,
+    RELEASE_NUM_CLASSES,
+    fit_learned_heuristic,
+    heuristic_features,
+    learned_heuristic,
+)
 from parc_jax.evaluation._metrics import (
     METRICS,
     kendall_tau,
@@ -28,10 +37,15 @@ from parc_jax.evaluation._protocol import (
 __all__ = [
     "METRICS",
     "ORACLE_COLUMNS",
+    "RELEASE_DATASET_IMAGES",
     "RELEASE_EXCLUDED_SOURCES",
     "RELEASE_MODEL_LAYERS",
+    "RELEASE_NUM_CLASSES",
     "RESULTS_KEY",
+    "fit_learned_heuristic",
+    "heuristic_features",
     "kendall_tau",
+    "learned_heuristic",
     "parc_protocol",
     "pearson",
     "regret_at_k",
