@@ -190,6 +190,16 @@ def test_n_dims_is_the_estimator_on_the_exact_pca_scores(name, opts):
     assert ours != pytest.approx(float(estimators.get(name)(features, labels, c, **opts)), rel=1e-3, abs=1e-3)
 
 
+@pytest.mark.parametrize("name", ["rsa", "dds"])
+def test_n_dims_clamps_features_and_reference_separately(name):
+    """A 6-dim model against a 16-dim reference at n_dims=12: the model keeps its 6 dims (a rotation),
+    the reference is reduced to 12."""
+    features, labels, c, ref = _problem(seed=14, n=40, d=6)
+    ours = float(estimators.get(name)(features, ref, n_dims=12))
+    theirs = reference.FUNCTIONS[name](reference._pca(features, 6), reference._pca(ref, 12))
+    assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-3)
+
+
 def test_rsa_and_dds_of_a_model_with_itself():
     features, *_ = _problem(seed=8)
     assert float(estimators.rsa(features, features)) == pytest.approx(100.0, abs=1e-3)
@@ -215,7 +225,8 @@ def test_knn_cosine_ignores_row_scale_and_euclidean_does_not():
     scaled = features * np.random.default_rng(0).uniform(0.01, 100, size=(80, 1)).astype(np.float32)
     cosine = float(estimators.knn(features, labels, c, k=3, metric="cosine"))
     assert float(estimators.knn(scaled, labels, c, k=3, metric="cosine")) == pytest.approx(cosine)
-    assert float(estimators.knn(scaled, labels, c, k=3)) != pytest.approx(float(estimators.knn(features, labels, c, k=3)))
+    euclidean = float(estimators.knn(features, labels, c, k=3))
+    assert float(estimators.knn(scaled, labels, c, k=3)) != pytest.approx(euclidean)
 
 
 def test_split_uses_the_first_half_in_order():
@@ -275,3 +286,12 @@ def test_bad_input_raises_before_compiling(name, args, opts, message):
     with pytest.raises(ValueError, match=message):
         estimators.get(name)(*args, **opts)
     assert _engine.compiled.cache_info().currsize == before
+
+
+def test_knn_blocked_path_takes_cosine_and_n_dims():
+    features, labels, c, _ = _problem(seed=15, n=80, d=12, c=5)
+    opts = dict(k=3, metric="cosine", n_dims=6)
+    dense = float(estimators.knn(features, labels, c, method="dense", **opts))
+    blocked = float(estimators.knn(features, labels, c, method="blocked", block_size=16, **opts))
+    assert blocked == pytest.approx(dense, rel=1e-6)
+    assert dense != pytest.approx(float(estimators.knn(features, labels, c, method="dense", k=3)), rel=1e-6)

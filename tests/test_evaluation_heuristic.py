@@ -74,7 +74,9 @@ def test_leave_one_target_out_pearson(oracle, fit_targets, without, with_plastic
 def test_prediction_never_sees_its_own_target(tmp_path):
     """Changing the oracle of one target leaves that target's predictions unchanged (and not the others')."""
     rows = _oracle_rows(CONTROLLED)
-    changed = [dict(r, Oracle=str(float(r["Oracle"]) * 0.5 + 7)) if r["Target Dataset"] == "cub200" else r for r in rows]
+    changed = [
+        dict(r, Oracle=str(float(r["Oracle"]) * 0.5 + 7)) if r["Target Dataset"] == "cub200" else r for r in rows
+    ]
     path = tmp_path / "oracle.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

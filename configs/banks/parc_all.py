@@ -11,7 +11,8 @@ crowd-sourced models take the checkpoint's class count.
 import importlib.util
 import pathlib
 
-_spec = importlib.util.spec_from_file_location("parc_release_banks", pathlib.Path(__file__).with_name("_parc_release.py"))
+_PATH = pathlib.Path(__file__).with_name("_parc_release.py")
+_spec = importlib.util.spec_from_file_location("parc_release_banks", _PATH)
 _release = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_release)
 

@@ -34,8 +34,8 @@ def _prepare(reference, num_classes, *, n, d, n_dims=None):
     """The reference features as the traced argument shared by the bank; `num_classes` is unused."""
     del num_classes
     reference = _validation.check_reference(reference, n)
+    reference_dims = _validation.check_n_dims(n_dims, n, reference.shape[1])  # each clamped to its own width
     n_dims = _validation.check_n_dims(n_dims, n, d)
-    reference_dims = _validation.check_n_dims(n_dims, n, reference.shape[1])
     return (jnp.asarray(reference),), dict(n_dims=n_dims, reference_dims=reference_dims)
 
 
