@@ -11,6 +11,7 @@ from parc_jax import estimators
 from parc_jax.estimators import _engine, _validation, reference
 
 NAMES = ["parc", "logme", "leep", "nce", "hscore", "knn"]
+SEED_METHOD_NAMES = ["rsa", "dds", "split_knn", "split_logistic"]  # tests/test_estimators_seed_methods.py
 
 
 def _problem(seed=0, n=60, d=24, c=4, z=7):
@@ -394,7 +395,7 @@ def test_knn_breaks_distance_ties_by_index_and_counts_split_votes():
 
 
 def test_registry():
-    assert set(estimators.names()) == set(NAMES)
+    assert set(estimators.names()) == set(NAMES + SEED_METHOD_NAMES)
     assert estimators.get("parc") is estimators.parc
     with pytest.raises(ValueError, match="available: parc"):
         estimators.get("nope")

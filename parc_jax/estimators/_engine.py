@@ -7,6 +7,12 @@ Every estimator is described by an `EstimatorSpec`:
   XLA would constant-fold at compile time) plus the static keyword arguments of the kernel.
 * `kernel(x, *label_args, **static)` is the pure, jittable computation for one model.
 
+Most estimators compare a model with the target labels. Those with `target="reference"` (RSA, DDS)
+compare it with a reference model's features [N, R] on the same images instead: the reference takes
+the place of the labels everywhere here (host checks in `prepare`, one traced argument shared by the
+whole bank, computed on once per bank program since `vmap` leaves unbatched work unbatched), and
+`num_classes` is unused.
+
 `run` calls the kernel for one model, `run_bank` for M models at once: the models are grouped by
 feature shape and each group is one `jax.vmap`-ed, jitted program, so a bank of M models with equal
 shapes compiles once and runs as one batched computation.
@@ -37,6 +43,12 @@ class EstimatorSpec:
     kernel: Callable[..., jax.Array]
     min_cols: int = 1
     description: str = ""
+    target: str = "labels"  # what x is compared with: "labels" [N] / [N, C], or "reference" features [N, R]
+
+    @property
+    def target_name(self) -> str:
+        """The argument name of the target in the public functions and messages."""
+        return "reference_features" if self.target == "reference" else "labels"
 
 
 # Models vectorised together per step of a bank, as a budget of elements for one step's [step, N, W]
@@ -145,13 +157,13 @@ _warm_programs: set = set()
 def _check_shape(spec: EstimatorSpec, x, num_rows: int, *, bank: bool = False):
     name = "probs" if spec.input_kind == "probs" else "features"
     min_cols = 2 if spec.input_kind == "probs" else spec.min_cols
-    return _validation.check_shape(x, name, num_rows, min_cols=min_cols, bank=bank)
+    return _validation.check_shape(x, name, num_rows, min_cols=min_cols, bank=bank, target=spec.target_name)
 
 
-def _num_rows(labels) -> int:
+def _num_rows(spec: EstimatorSpec, labels) -> int:
     shape = np.shape(labels)
     if len(shape) == 0:
-        raise ValueError("labels must be an array with one entry per sample, got a scalar")
+        raise ValueError(f"{spec.target_name} must be an array with one entry per sample, got a scalar")
     return shape[0]
 
 
@@ -229,7 +241,7 @@ def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     score can differ from the same model's inside a larger, vmapped bank in the last float32 bits:
     batched and unbatched kernels, LAPACK's above all, round differently.)
     """
-    x = _check_shape(spec, x, _num_rows(labels))
+    x = _check_shape(spec, x, _num_rows(spec, labels))
     if _validation.is_traced(x):
         label_args, static_items = _prepare(spec, x, labels, num_classes, opts)
         fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind)
@@ -244,7 +256,7 @@ def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     Models with equal shapes are scored together by one vmapped program; the result is the [M]
     vector of the scores that M separate `run` calls give.
     """
-    n = _num_rows(labels)
+    n = _num_rows(spec, labels)
     if getattr(xs, "ndim", None) == 3:
         xs = _check_shape(spec, xs, n, bank=True)
         return _validation.check_result(_score_bank(spec, xs, labels, num_classes, opts)(), spec.name)

@@ -37,7 +37,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from parc_jax.estimators import _engine, _labels, _stats
+from parc_jax.estimators import _engine, _labels, _stats, _validation
 
 RELATIVE_RANK_CUTOFF = 1e-5
 CERTIFIED_GAP = 1e-5  # smallest / largest eigenvalue of the centred Gram matrix that certifies full rank
@@ -113,14 +113,16 @@ def _shrunk(x, labels, num_classes):
     return jnp.sum(weights * energy)
 
 
-def _kernel(features, labels, *, num_classes, shrinkage):
+def _kernel(features, labels, *, num_classes, shrinkage, n_dims):
+    features = _stats.reduce_dims(features, n_dims)
     if shrinkage:
         return _shrunk(features - features.mean(axis=0), labels, num_classes)
     return _plain(_stats.standardize_columns(features), labels, num_classes)
 
 
-def _prepare(labels, num_classes, *, n, d, shrinkage=False):
-    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, shrinkage=bool(shrinkage))
+def _prepare(labels, num_classes, *, n, d, shrinkage=False, n_dims=None):
+    n_dims = _validation.check_n_dims(n_dims, n, d)
+    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, shrinkage=bool(shrinkage), n_dims=n_dims)
 
 
 SPEC = _engine.EstimatorSpec(
@@ -132,7 +134,9 @@ SPEC = _engine.EstimatorSpec(
 )
 
 
-def hscore(features: jax.typing.ArrayLike, labels, num_classes: int, *, shrinkage: bool = False) -> jax.Array:
+def hscore(
+    features: jax.typing.ArrayLike, labels, num_classes: int, *, shrinkage: bool = False, n_dims: int | None = None
+) -> jax.Array:
     """H-score (Bao et al., ICIP 2019), or the regularised H-score (Ibrahim et al., ICLR 2022).
 
     Args:
@@ -140,8 +144,10 @@ def hscore(features: jax.typing.ArrayLike, labels, num_classes: int, *, shrinkag
       labels: [N] int target labels in [0, num_classes).
       num_classes: C, the number of target classes.
       shrinkage: use the Ledoit-Wolf shrunk covariance (robust when D is large relative to N).
+      n_dims: if given, exact PCA to this many dimensions first (clamped to min(N, D)), as the PARC
+        release's `HScore(n_dims=32)`.
 
     Returns:
       Scalar. Higher predicts better transfer.
     """
-    return _engine.run(SPEC, features, labels, num_classes, shrinkage=shrinkage)
+    return _engine.run(SPEC, features, labels, num_classes, shrinkage=shrinkage, n_dims=n_dims)

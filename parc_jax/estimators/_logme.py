@@ -80,18 +80,19 @@ def evidence(features: jax.Array, targets: jax.Array) -> jax.Array:
     return total / n
 
 
-def _kernel(features, labels, *, num_classes):
+def _kernel(features, labels, *, num_classes, n_dims):
     targets = labels if num_classes == 0 else jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
-    return jnp.mean(evidence(features, targets))
+    return jnp.mean(evidence(_stats.reduce_dims(features, n_dims), targets))
 
 
-def _prepare(labels, num_classes, *, n, d):
+def _prepare(labels, num_classes, *, n, d, n_dims=None):
+    n_dims = _validation.check_n_dims(n_dims, n, d)
     if np.ndim(labels) == 2 and np.issubdtype(np.asarray(labels).dtype, np.floating):
         # Regression or multi-label targets given as a float [N, K] matrix; num_classes is unused.
-        return (jnp.asarray(_validation.check_targets(labels, n)),), dict(num_classes=0)
+        return (jnp.asarray(_validation.check_targets(labels, n)),), dict(num_classes=0, n_dims=n_dims)
     num_classes = _validation.check_num_classes(num_classes)
     labels = _validation.check_labels(labels, n, num_classes)
-    return (jnp.asarray(labels),), dict(num_classes=num_classes)
+    return (jnp.asarray(labels),), dict(num_classes=num_classes, n_dims=n_dims)
 
 
 SPEC = _engine.EstimatorSpec(
@@ -103,7 +104,7 @@ SPEC = _engine.EstimatorSpec(
 )
 
 
-def logme(features: jax.typing.ArrayLike, labels, num_classes: int | None) -> jax.Array:
+def logme(features: jax.typing.ArrayLike, labels, num_classes: int | None, *, n_dims: int | None = None) -> jax.Array:
     """LogME score (You et al., ICML 2021; fixed-point solver of You et al., JMLR 2022).
 
     Args:
@@ -111,8 +112,9 @@ def logme(features: jax.typing.ArrayLike, labels, num_classes: int | None) -> ja
       labels: [N] int class labels in [0, num_classes) (one-vs-rest targets, one per class), or a float
         [N, K] matrix of regression / multi-label targets.
       num_classes: C for int labels (the score averages over all C classes); ignored for float targets.
+      n_dims: if given, exact PCA to this many dimensions first (clamped to min(N, D)).
 
     Returns:
       Scalar: mean log evidence per sample over the targets. Higher predicts better transfer.
     """
-    return _engine.run(SPEC, features, labels, num_classes)
+    return _engine.run(SPEC, features, labels, num_classes, n_dims=n_dims)

@@ -58,9 +58,7 @@ def _capacity(count: int) -> int:
 
 def reduce_features(features: jax.Array, n_dims: int | None) -> jax.Array:
     """PARC's feature preparation: optional exact PCA to n_dims, then column standardisation."""
-    if n_dims is not None:
-        features = _stats.exact_pca(features, n_dims)
-    return _stats.standardize_columns(features)
+    return _stats.standardize_columns(_stats.reduce_dims(features, n_dims))
 
 
 def pair_statistic(values: jax.Array, in_group: jax.Array, other: jax.Array, *, capacity: int):
@@ -164,13 +162,20 @@ def multi_hot_correlation(multi_hot: jax.Array) -> jax.Array:
     return (num_classes * common - counts[:, None] * counts[None, :]) / jnp.sqrt(spread[:, None] * spread[None, :])
 
 
-def _parc_multi_label(features, multi_hot, *, n_dims):
-    n = features.shape[0]
-    values, rows, cols, valid = upper_triangle_pairs(_stats.unit_rows(reduce_features(features, n_dims)))
+def triangle_spearman(unit: jax.Array, other: jax.Array) -> jax.Array:
+    """100 x Spearman (average ranks) between the dissimilarities -unit_i . unit_j of the unit rows [N, d]
+    and `other` [N, N] over the pairs i < j, on dense matrices; NaN (constant samples) propagates."""
+    n = unit.shape[0]
+    values, rows, cols, valid = upper_triangle_pairs(unit)
     (pairs,) = jnp.nonzero(valid, size=n * (n - 1) // 2)
-    label_dissimilarity = -multi_hot_correlation(multi_hot)[rows[pairs], cols[pairs]]
-    value = 100.0 * _stats.spearman(values[pairs], label_dissimilarity)
-    return jnp.where(jnp.isfinite(values).all(), value, jnp.nan)  # constant samples -> NaN, as single-label
+    values, other_values = values[pairs], other[rows[pairs], cols[pairs]]
+    value = 100.0 * _stats.spearman(values, other_values)
+    return jnp.where(jnp.isfinite(values).all() & jnp.isfinite(other_values).all(), value, jnp.nan)
+
+
+def _parc_multi_label(features, multi_hot, *, n_dims):
+    unit = _stats.unit_rows(reduce_features(features, n_dims))
+    return triangle_spearman(unit, -multi_hot_correlation(multi_hot))  # constant samples -> NaN, as single-label
 
 
 def _parc_blocked(features, labels, *, n_dims, plan):
@@ -190,15 +195,6 @@ def _kernel(features, labels, *, n_dims, multi_label, group_is_same_class, capac
     )
 
 
-def check_n_dims(n_dims, n: int, d: int) -> int | None:
-    """None (all dimensions) or an int >= 2, clamped to min(N, D) as a PCA can give no more."""
-    if n_dims is None:
-        return None
-    if isinstance(n_dims, bool) or not isinstance(n_dims, (int, np.integer)) or n_dims < 2:
-        raise ValueError(f"n_dims must be None or an int >= 2, got {n_dims!r}")
-    return int(min(n_dims, n, d))
-
-
 def pair_groups(labels: np.ndarray) -> tuple[int, int]:
     """(# same-class pairs, # different-class pairs) among the N(N-1)/2 pairs."""
     counts = np.bincount(labels).astype(np.int64)
@@ -209,7 +205,7 @@ def pair_groups(labels: np.ndarray) -> tuple[int, int]:
 
 def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_size=None):
     num_classes = _validation.check_num_classes(num_classes)
-    n_dims = check_n_dims(n_dims, n, d)
+    n_dims = _validation.check_n_dims(n_dims, n, d)
     if method not in ("auto", "dense", "blocked"):
         raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
     block_size = _blocked.check_block_size(block_size)

@@ -155,10 +155,23 @@ def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:
     return scores * jnp.where(signs == 0, 1.0, signs)
 
 
+def reduce_dims(x: jax.Array, n_dims: int | None) -> jax.Array:
+    """The `n_dims=` option of the feature-based estimators: x itself for None, else its exact PCA
+    scores (`exact_pca`, the sign rule included) [N, n_dims]."""
+    return x if n_dims is None else exact_pca(x, n_dims)
+
+
 def unit_rows(x: jax.Array) -> jax.Array:
     """Rows centred and scaled to unit norm, so that `unit_rows(x) @ unit_rows(x).T` = `np.corrcoef(x)`."""
     centered = x - x.mean(axis=1, keepdims=True)
     return centered / jnp.linalg.norm(centered, axis=1, keepdims=True)
+
+
+def normalize_rows(x: jax.Array) -> jax.Array:
+    """Rows scaled to unit L2 norm; all-zero rows stay 0 (as `sklearn.preprocessing.normalize`), so
+    `normalize_rows(x) @ normalize_rows(x).T` is scikit-learn's `cosine_similarity(x)`."""
+    norms = jnp.linalg.norm(x, axis=1, keepdims=True)
+    return jnp.where(norms > 0, x / jnp.where(norms > 0, norms, 1.0), 0.0)
 
 
 def sort_floats(values: jax.Array) -> jax.Array:

@@ -40,7 +40,33 @@ def check_num_classes(num_classes) -> int:
     return int(num_classes)
 
 
-def check_shape(x, name: str, num_rows: int, *, min_cols: int, bank: bool):
+def check_n_dims(n_dims, n: int, d: int) -> int | None:
+    """None (all dimensions) or an int >= 2, clamped to min(N, D) as a PCA can give no more."""
+    if n_dims is None:
+        return None
+    if isinstance(n_dims, bool) or not isinstance(n_dims, (int, np.integer)) or n_dims < 2:
+        raise ValueError(f"n_dims must be None or an int >= 2, got {n_dims!r}")
+    return int(min(n_dims, n, d))
+
+
+def check_reference(reference, num_rows: int) -> np.ndarray:
+    """A finite numeric [N, R] reference feature matrix (another model's features on the same N images)."""
+    if is_traced(reference):
+        raise ValueError("reference_features must be concrete (not traced): pass them as a NumPy array")
+    r = np.asarray(reference)
+    if r.ndim != 2 or r.shape[0] != num_rows or r.shape[1] < 2:
+        raise ValueError(
+            f"reference_features must have shape ({num_rows}, R) with R >= 2 (one row per probe image), got {r.shape}"
+        )
+    if not (np.issubdtype(r.dtype, np.floating) or np.issubdtype(r.dtype, np.integer)):
+        raise ValueError(f"reference_features must be numeric, got dtype {r.dtype}")
+    if not np.isfinite(r).all():
+        row = int(np.flatnonzero(~np.isfinite(r).all(axis=1))[0])
+        raise ValueError(f"reference_features contains NaN or inf (first at row {row}); drop or fix those samples")
+    return r.astype(np.float32)
+
+
+def check_shape(x, name: str, num_rows: int, *, min_cols: int, bank: bool, target: str = "labels"):
     """A numeric [N, D] matrix (or [M, N, D] bank) with N = num_rows >= 3 and D >= min_cols; returned
     unchanged. Shapes and dtypes only: the values are checked from `row_summary` by `check_values`."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
@@ -57,7 +83,7 @@ def check_shape(x, name: str, num_rows: int, *, min_cols: int, bank: bool):
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
     if n != num_rows:
-        raise ValueError(f"{name} has {n} rows but labels has {num_rows}")
+        raise ValueError(f"{name} has {n} rows but {target} has {num_rows}")
     return x
 
 

