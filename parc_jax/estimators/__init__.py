@@ -28,11 +28,16 @@ from parc_jax.estimators._leep import SPEC as _LEEP, leep
 from parc_jax.estimators._logme import SPEC as _LOGME, logme
 from parc_jax.estimators._nce import SPEC as _NCE, nce
 from parc_jax.estimators._parc import SPEC as _PARC, parc
+from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
 
 EstimatorSpec = _engine.EstimatorSpec
 
 _REGISTRY: dict[str, EstimatorSpec] = {spec.name: spec for spec in (_PARC, _LOGME, _LEEP, _NCE, _HSCORE, _KNN)}
 _FUNCTIONS = {"parc": parc, "logme": logme, "leep": leep, "nce": nce, "hscore": hscore, "knn": knn}
+# The field's later estimators (tests/data/golden/BREADTH.md).
+_BREADTH_A = {"sfda": (_SFDA, sfda)}
+_REGISTRY.update({name: spec for name, (spec, _) in _BREADTH_A.items()})
+_FUNCTIONS.update({name: function for name, (_, function) in _BREADTH_A.items()})
 
 
 def names() -> list[str]:
@@ -70,4 +75,4 @@ def score_bank(name: str, bank, labels, num_classes: int, **opts) -> jax.Array:
     return _engine.run_bank(spec(name), bank, labels, num_classes, **opts)
 
 
-__all__ = ["EstimatorSpec", "get", "hscore", "knn", "leep", "logme", "names", "nce", "parc", "score_bank", "spec"]
+__all__ = ["EstimatorSpec", "get", "hscore", "knn", "leep", "logme", "names", "nce", "parc", "score_bank", "sfda", "spec"]
