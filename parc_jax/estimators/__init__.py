@@ -22,10 +22,14 @@ from __future__ import annotations
 import jax
 
 from parc_jax.estimators import _engine
+from parc_jax.estimators._combine import min_max_combine
+from parc_jax.estimators._etran import ENERGY_SPEC as _ETRAN_ENERGY, LDA_SPEC as _ETRAN_LDA, SPEC as _ETRAN
+from parc_jax.estimators._etran import etran, etran_energy, etran_lda
 from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
 from parc_jax.estimators._knn import SPEC as _KNN, knn
 from parc_jax.estimators._leep import SPEC as _LEEP, leep
 from parc_jax.estimators._logme import SPEC as _LOGME, logme
+from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
 from parc_jax.estimators._nce import SPEC as _NCE, nce
 from parc_jax.estimators._parc import SPEC as _PARC, parc
 from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
@@ -35,7 +39,13 @@ EstimatorSpec = _engine.EstimatorSpec
 _REGISTRY: dict[str, EstimatorSpec] = {spec.name: spec for spec in (_PARC, _LOGME, _LEEP, _NCE, _HSCORE, _KNN)}
 _FUNCTIONS = {"parc": parc, "logme": logme, "leep": leep, "nce": nce, "hscore": hscore, "knn": knn}
 # The field's later estimators (tests/data/golden/BREADTH.md).
-_BREADTH_A = {"sfda": (_SFDA, sfda)}
+_BREADTH_A = {
+    "sfda": (_SFDA, sfda),
+    "etran_energy": (_ETRAN_ENERGY, etran_energy),
+    "etran_lda": (_ETRAN_LDA, etran_lda),
+    "etran": (_ETRAN, etran),
+    "ncti": (_NCTI, ncti),
+}
 _REGISTRY.update({name: spec for name, (spec, _) in _BREADTH_A.items()})
 _FUNCTIONS.update({name: function for name, (_, function) in _BREADTH_A.items()})
 
