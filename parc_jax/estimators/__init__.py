@@ -10,6 +10,19 @@ before anything is compiled.
     logme(features, labels, num_classes)                      You et al. 2021 / 2022
     hscore(features, labels, num_classes, *, shrinkage=False) Bao et al. 2019 / Ibrahim et al. 2022
     knn(features, labels, num_classes, *, k=1, method="auto", block_size=None)   leave-one-out kNN
+    sfda(features, labels, num_classes, *, n_dims=None)      Shao et al. 2022
+    etran_energy(features, labels, num_classes)               Gholami et al. 2023
+    etran_lda(features, labels, num_classes, *, n_dims=None)  Gholami et al. 2023 (eigenproblem fixed)
+    ped(features, labels, num_classes, *, base="sfda")        Li et al. 2023 (base "sfda" or "logme")
+    ncti_terms(features, labels, num_classes)                 Wang et al. 2023: the three per-model terms
+
+Bank-relative estimators score a model against the other models of its bank (one target):
+
+    etran(bank, labels, num_classes, *, n_dims=None)          0.15 energy' + 0.85 lda'
+    ncti(bank, labels, num_classes)                           cls_conf' + feature_nuc' - log_class_pred_nuc'
+
+(' = min-max scaled over the bank, `min_max_combine`). `score_bank("etran" | "ncti", ...)` gives the
+same [M] scores and `score_bank_terms` the unscaled [M, T] terms.
 
 `method="blocked"` (chosen by "auto" above N = 4096) never builds an N x N matrix: exact PARC and kNN
 on probe sets of 100,000 images in O(block_size x N) memory, spread over all local devices.
@@ -32,6 +45,7 @@ from parc_jax.estimators._logme import SPEC as _LOGME, logme
 from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
 from parc_jax.estimators._nce import SPEC as _NCE, nce
 from parc_jax.estimators._parc import SPEC as _PARC, parc
+from parc_jax.estimators._ped import SPEC as _PED, ped
 from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
 
 EstimatorSpec = _engine.EstimatorSpec
@@ -45,6 +59,7 @@ _BREADTH_A = {
     "etran_lda": (_ETRAN_LDA, etran_lda),
     "etran": (_ETRAN, etran),
     "ncti": (_NCTI, ncti),
+    "ped": (_PED, ped),
 }
 _REGISTRY.update({name: spec for name, (spec, _) in _BREADTH_A.items()})
 _FUNCTIONS.update({name: function for name, (_, function) in _BREADTH_A.items()})
@@ -85,4 +100,37 @@ def score_bank(name: str, bank, labels, num_classes: int, **opts) -> jax.Array:
     return _engine.run_bank(spec(name), bank, labels, num_classes, **opts)
 
 
-__all__ = ["EstimatorSpec", "get", "hscore", "knn", "leep", "logme", "names", "nce", "parc", "score_bank", "sfda", "spec"]
+def score_bank_terms(name: str, bank, labels, num_classes: int, **opts) -> jax.Array:
+    """The [M, T] per-model terms of a bank-relative estimator ("etran", "ncti") before they are combined.
+
+    `score_bank(name, ...)` equals `spec(name).combine(score_bank_terms(name, ...))`; the terms of models
+    scored separately can be stacked and combined with `min_max_combine` and the estimator's weights.
+    """
+    estimator = spec(name)
+    if estimator.combine is None:
+        raise ValueError(f"{name!r} scores each model on its own; use score_bank")
+    return _engine.run_bank_terms(estimator, bank, labels, num_classes, **opts)
+
+
+__all__ = [
+    "EstimatorSpec",
+    "etran",
+    "etran_energy",
+    "etran_lda",
+    "get",
+    "hscore",
+    "knn",
+    "leep",
+    "logme",
+    "min_max_combine",
+    "names",
+    "nce",
+    "ncti",
+    "ncti_terms",
+    "parc",
+    "ped",
+    "score_bank",
+    "score_bank_terms",
+    "sfda",
+    "spec",
+]
