@@ -14,9 +14,12 @@ naively in float32 it fails where it matters most: when N - C < D, S_w is singul
 
 1. Every vector involved (samples, class means, mixed samples) minus the sample mean lies in the span
    of the centred samples, of dimension k <= min(N, D). That span is invariant under S_wa, so the
-   classifier is computed on the coordinates of the centred samples in an orthonormal basis of it
-   (the R factor of a Householder QR of X_c^T when N < D; X_c itself otherwise): a k x k problem, with
-   tr(S_w) / D still taken over the original D dimensions.
+   classifier is computed on the coordinates of the centred samples in an orthonormal basis of it: a
+   k x k problem, with tr(S_w) / D still taken over the original D dimensions. For N < D the
+   coordinates are U diag(s) from the eigendecomposition of the N x N Gram matrix X_c X_c^T (the
+   principal component scores; a Householder QR of X_c^T is more accurate in the smallest directions
+   but took 0.8 s at N = 500, D = 2048 on a 2-core CPU, against 10 ms for the Gram matrix and
+   0.1 s for its eigendecomposition); for N >= D, X_c itself.
 2. S_wa^-1 comes from a symmetric eigendecomposition of the k x k S_w, S_w = Q diag(l) Q^T:
    S_wa^-1 = Q diag(1 / ((1 - alpha) max(l, 0) + alpha tr(S_w) / D)) Q^T, applied by whitening the
    samples and the class means (no inverse, no Cholesky).
@@ -43,7 +46,8 @@ def span_coordinates(x: jax.Array) -> jax.Array:
     centered = x - x.mean(axis=0)
     n, d = x.shape
     if n < d:
-        return jnp.linalg.qr(centered.T, mode="r").T
+        u, sigma = _stats.gram_eigh(centered)
+        return u * jnp.sqrt(sigma)
     return centered
 
 

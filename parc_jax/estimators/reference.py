@@ -259,8 +259,16 @@ def ncti_terms(features, labels, num_classes) -> tuple[float, float, float]:
     return float(feature_nuc), float(cls_conf), float(np.log(class_nuc))
 
 
+def etran_terms(features, labels, num_classes) -> tuple[float, float]:
+    """ETran's per-model terms (energy, fixed LDA), which the release's `tw.py` min-max scales over a bank."""
+    return etran_energy(features), etran_lda(features, labels, num_classes)
+
+
 FUNCTIONS.update(
     sfda=sfda,
+    etran=etran_terms,
+    ped=ped,
+    ncti=ncti_terms,
     etran_energy=etran_energy,
     etran_lda=etran_lda,
     ped_sfda=ped,
