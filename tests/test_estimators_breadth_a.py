@@ -96,6 +96,16 @@ def test_jit_and_bank_agree_with_single_calls(name, opts, d):
     assert len(set(single.round(6))) > 1  # the models differ, so a mixed-up bank would show
 
 
+@pytest.mark.parametrize("name,key", [("sfda", "sfda"), ("etran_lda", "etran_lda"), ("ped", "ped_sfda")])
+def test_graded_scores_match_float64_reference(name, key):
+    """Where the goldens saturate (N - C < D), a bank with graded scores checks the float32 formulation
+    against the float64 release algorithm."""
+    features, labels = _bank(d=300)
+    expected = [reference.FUNCTIONS[key](x, labels, 5) for x in features]
+    assert max(expected) < 0.999
+    np.testing.assert_allclose(estimators.score_bank(name, features, labels, 5), expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("name,terms_fn,keys", [("ncti", estimators.ncti_terms, None),
                                                ("etran", None, ("etran_energy", "etran_lda"))])
 def test_bank_relative_scores_combine_single_terms(name, terms_fn, keys):

@@ -18,7 +18,8 @@ sqrt(1 / (N - C)); SVD, singular values > 1e-4 kept, S1 = V / std / s; then the 
 sqrt(n_c / (C - 1)) (mu_c - xbar) S1 (xbar = prior-weighted mean of the class means), SVD, singular
 values > 1e-4 s_max kept, S = S1 V2; transform(x) = (x - xbar) S; decision_c(x) =
 (mu_c - xbar) S S^T (x - xbar) - 1/2 ||(mu_c - xbar) S||^2 + log pi_c. Ranks are kept by masking, so
-shapes are static. SVDs and nuclear norms go through a QR of the tall matrix first.
+shapes are static. SVDs and nuclear norms go through a QR of the tall matrix first; the rows of each class
+are gathered into a [max_c n_c, C] block (zero-padded), by indices prepared on the host from the labels.
 
 Differences from the release: its PCA is scikit-learn's randomised solver (seeded through the global
 NumPy stream; up to 6e-3 relative from the exact PCA used here) and crashes when min(N, D) < 64 (here k
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from parc_jax.estimators import _combine, _engine, _fisher, _labels, _stats
 
@@ -74,8 +76,8 @@ def lda_svd(z: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Arra
     return scalings, centred_means, xbar, log_priors
 
 
-def terms(features: jax.Array, labels: jax.Array, num_classes: int, n_dims: int) -> jax.Array:
-    """[feature_nuc, cls_conf, log_class_pred_nuc] of one model."""
+def terms(features: jax.Array, labels: jax.Array, members: jax.Array, num_classes: int, n_dims: int) -> jax.Array:
+    """[feature_nuc, cls_conf, log_class_pred_nuc] of one model; `members` from `class_members`."""
     z = _stats.exact_pca(features, n_dims)
     scalings, centred_means, xbar, log_priors = lda_svd(z, labels, num_classes)
     transformed = _stats.matmul(z - xbar, scalings)
@@ -85,17 +87,31 @@ def terms(features: jax.Array, labels: jax.Array, num_classes: int, n_dims: int)
     decision = _stats.matmul(transformed, coef.T) - 0.5 * jnp.sum(coef**2, axis=1) + log_priors
     probs = jax.nn.softmax(decision, axis=1)
     cls_conf = _fisher.true_class_mean(probs, labels)
-    members = jax.nn.one_hot(labels, num_classes, dtype=probs.dtype).T  # [C, N]
-    class_nuc = jnp.sum(nuclear_norm(members[:, :, None] * probs[None]))
+    padded = jnp.concatenate([probs, jnp.zeros((1, num_classes), probs.dtype)])
+    class_nuc = jnp.sum(nuclear_norm(padded[members]))
     return jnp.stack([feature_nuc, cls_conf, jnp.log(class_nuc)])
 
 
-def _kernel(features, labels, *, num_classes, n_dims):
-    return terms(features, labels, num_classes, n_dims)
+def class_members(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """[C, max_c n_c] sample indices of each class, padded with N (the index of an appended zero row)."""
+    n = labels.shape[0]
+    counts = np.bincount(labels, minlength=num_classes)
+    members = np.full((num_classes, counts.max()), n, np.int32)
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slots = np.arange(n) - np.repeat(starts, counts)
+    members[labels[order], slots] = order
+    return members
+
+
+def _kernel(features, labels, members, *, num_classes, n_dims):
+    return terms(features, labels, members, num_classes, n_dims)
 
 
 def _prepare(labels, num_classes, *, n, d):
-    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, n_dims=min(PCA_DIMS, n, d))
+    labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
+    label_args = (jnp.asarray(labels), jnp.asarray(class_members(labels, num_classes)))
+    return label_args, dict(num_classes=num_classes, n_dims=min(PCA_DIMS, n, d))
 
 
 SPEC = _engine.EstimatorSpec(
