@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import jax
 
-from parc_jax.estimators import _engine
+from parc_jax.estimators import _engine, _etran
 from parc_jax.estimators._combine import min_max_combine
-from parc_jax.estimators._etran import ENERGY_SPEC as _ETRAN_ENERGY, LDA_SPEC as _ETRAN_LDA, SPEC as _ETRAN
 from parc_jax.estimators._etran import etran, etran_energy, etran_lda
 from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
 from parc_jax.estimators._knn import SPEC as _KNN, knn
 from parc_jax.estimators._leep import SPEC as _LEEP, leep
 from parc_jax.estimators._logme import SPEC as _LOGME, logme
-from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
 from parc_jax.estimators._nce import SPEC as _NCE, nce
+from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
 from parc_jax.estimators._parc import SPEC as _PARC, parc
 from parc_jax.estimators._ped import SPEC as _PED, ped
 from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
@@ -55,9 +54,9 @@ _FUNCTIONS = {"parc": parc, "logme": logme, "leep": leep, "nce": nce, "hscore": 
 # The field's later estimators (tests/data/golden/BREADTH.md).
 _BREADTH_A = {
     "sfda": (_SFDA, sfda),
-    "etran_energy": (_ETRAN_ENERGY, etran_energy),
-    "etran_lda": (_ETRAN_LDA, etran_lda),
-    "etran": (_ETRAN, etran),
+    "etran_energy": (_etran.ENERGY_SPEC, etran_energy),
+    "etran_lda": (_etran.LDA_SPEC, etran_lda),
+    "etran": (_etran.SPEC, etran),
     "ncti": (_NCTI, ncti),
     "ped": (_PED, ped),
 }

@@ -6,7 +6,7 @@ M models, t' = (t - min_m t) / (max_m t - min_m t), and the scaled terms are sum
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -202,7 +202,7 @@ def _ped_move(x, labels, num_classes, *, tau=0.1, nsigma=0.6, exit_ratio=0.5, ma
     first = None
     for _ in range(max_steps):
         u = (x - g) / s
-        means, counts = _class_means(u, labels, num_classes)
+        means, _ = _class_means(u, labels, num_classes)
         variances, _ = _class_means((u - means[labels]) ** 2, labels, num_classes)
         radii = np.sqrt(variances.sum(axis=1))
         shift = np.zeros_like(means)
