@@ -1,8 +1,11 @@
 """Transferability estimators: pure, jittable kernels, batched over model banks.
 
 Every estimator takes probe arrays of one model and the target labels and returns a scalar; higher
-predicts better transfer. Inputs are checked on the host (`ValueError` with an actionable message)
-before anything is compiled.
+predicts better transfer, except for the costs and errors whose spec says `higher_is_better=False`
+(the PACTran variants and `linear_valerr`, kept in their releases' sign). Inputs are checked on the
+host (`ValueError` with an actionable message) before anything is compiled.
+
+The PARC paper's methods (Bolya et al., NeurIPS 2021):
 
     parc(features, labels, num_classes, *, n_dims=None, method="auto", block_size=None)   Bolya et al. 2021
     leep(probs, labels, num_classes)                          Nguyen et al. 2020
@@ -15,6 +18,31 @@ before anything is compiled.
     split_logistic(features, labels, num_classes)             converged multinomial LR, same split
     rsa(features, reference_features)                         Dwivedi & Roig 2019
     dds(features, reference_features)                         Dwivedi et al. 2020
+
+The field's later estimators (tests/data/golden/BREADTH.md):
+
+    sfda(features, labels, num_classes, *, n_dims=None)       Shao et al. 2022
+    etran_energy(features, labels, num_classes)               Gholami et al. 2023
+    etran_lda(features, labels, num_classes, *, n_dims=None)  Gholami et al. 2023 (eigenproblem fixed)
+    ped(features, labels, num_classes, *, base="sfda")        Li et al. 2023 (base "sfda" or "logme")
+    ncti_terms(features, labels, num_classes)                 Wang et al. 2023: the three per-model terms
+    gbc(features, labels, num_classes, *, gaussian="spherical")             Pandy et al. 2022
+    transrate(features, labels, num_classes, *, eps=1e-4, weighted=False)   Huang et al. 2022
+    lead(features, labels, num_classes)                       Hu et al. 2024, as TE-Bench implements it
+    pactran_dirichlet(probs, labels, num_classes)             Ding et al. 2022 (a cost: lower is better)
+    pactran_gamma(probs, labels, num_classes)                 Ding et al. 2022 (a cost)
+    pactran_gaussian(features, labels, num_classes, *, lam=1.0, sigma2=10.0)   Ding et al. 2022 (a cost)
+    rankme(features, labels=None, num_classes=None)           Garrido et al. 2023 (label-free)
+    linear_valerr(features, labels, num_classes, *, lam=1.0)  half-split validation error (lower is better)
+    linear_probe(features, labels, num_classes, *, folds=3, seed=0)   TE-Bench's 3-fold logistic probe
+
+Bank-relative estimators score a model against the other models of its bank (one target):
+
+    etran(bank, labels, num_classes, *, n_dims=None)          0.15 energy' + 0.85 lda'
+    ncti(bank, labels, num_classes)                           cls_conf' + feature_nuc' - log_class_pred_nuc'
+
+(' = min-max scaled over the bank, `min_max_combine`). `score_bank("etran" | "ncti", ...)` gives the
+[M] scores and `score_bank_terms` the unscaled [M, T] terms.
 
 Every feature-based estimator takes `n_dims=` (an exact PCA to n_dims dimensions first, principal axes
 signed as scikit-learn >= 1.5 signs them); the PARC paper's "f=32" variants are `n_dims=32`. RSA and
@@ -31,57 +59,62 @@ from __future__ import annotations
 
 import jax
 
-from parc_jax.estimators import _engine
+from parc_jax.estimators import _engine, _etran
+from parc_jax.estimators._combine import min_max_combine
+from parc_jax.estimators._etran import etran, etran_energy, etran_lda
 from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
 from parc_jax.estimators._knn import SPEC as _KNN, knn
 from parc_jax.estimators._leep import SPEC as _LEEP, leep
 from parc_jax.estimators._logme import SPEC as _LOGME, logme
 from parc_jax.estimators._nce import SPEC as _NCE, nce
+from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
 from parc_jax.estimators._parc import SPEC as _PARC, parc
+from parc_jax.estimators._ped import SPEC as _PED, ped
+from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
 from parc_jax.estimators._similarity import DDS_SPEC as _DDS, RSA_SPEC as _RSA, dds, rsa
-from parc_jax.estimators._split import (
-    SPLIT_KNN_SPEC as _SPLIT_KNN,
-    SPLIT_LOGISTIC_SPEC as _SPLIT_LOGISTIC,
-    split_knn,
-    split_logistic,
-)
+from parc_jax.estimators._split import SPLIT_KNN_SPEC as _SPLIT_KNN, SPLIT_LOGISTIC_SPEC as _SPLIT_LOGISTIC
+from parc_jax.estimators._split import split_knn, split_logistic
 
 EstimatorSpec = _engine.EstimatorSpec
 
-_REGISTRY: dict[str, EstimatorSpec] = {
-    spec.name: spec
-    for spec in (_PARC, _LOGME, _LEEP, _NCE, _HSCORE, _KNN, _SPLIT_KNN, _SPLIT_LOGISTIC, _RSA, _DDS)
+# name -> (spec, public function), in the order `names()` lists them.
+_ESTIMATORS: dict[str, tuple[EstimatorSpec, object]] = {
+    "parc": (_PARC, parc),
+    "logme": (_LOGME, logme),
+    "leep": (_LEEP, leep),
+    "nce": (_NCE, nce),
+    "hscore": (_HSCORE, hscore),
+    "knn": (_KNN, knn),
+    "split_knn": (_SPLIT_KNN, split_knn),
+    "split_logistic": (_SPLIT_LOGISTIC, split_logistic),
+    "rsa": (_RSA, rsa),
+    "dds": (_DDS, dds),
+    "sfda": (_SFDA, sfda),
+    "etran_energy": (_etran.ENERGY_SPEC, etran_energy),
+    "etran_lda": (_etran.LDA_SPEC, etran_lda),
+    "etran": (_etran.SPEC, etran),
+    "ncti": (_NCTI, ncti),
+    "ped": (_PED, ped),
 }
-_FUNCTIONS = {
-    "parc": parc,
-    "logme": logme,
-    "leep": leep,
-    "nce": nce,
-    "hscore": hscore,
-    "knn": knn,
-    "split_knn": split_knn,
-    "split_logistic": split_logistic,
-    "rsa": rsa,
-    "dds": dds,
-}
+assert all(spec.name == name for name, (spec, _) in _ESTIMATORS.items())
 
 
 def names() -> list[str]:
     """Names of the registered estimators."""
-    return list(_REGISTRY)
+    return list(_ESTIMATORS)
 
 
 def spec(name: str) -> EstimatorSpec:
     """The `EstimatorSpec` (input kind, kernel, description) of a registered estimator."""
-    if name not in _REGISTRY:
+    if name not in _ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; available: {', '.join(names())}")
-    return _REGISTRY[name]
+    return _ESTIMATORS[name][0]
 
 
 def get(name: str):
     """The public function of a registered estimator, e.g. `get("parc")(features, labels, C)`."""
     spec(name)
-    return _FUNCTIONS[name]
+    return _ESTIMATORS[name][1]
 
 
 def score_bank(name: str, bank, labels, num_classes: int | None = None, **opts) -> jax.Array:
@@ -90,35 +123,33 @@ def score_bank(name: str, bank, labels, num_classes: int | None = None, **opts) 
     Args:
       name: estimator name (see `names()`).
       bank: [M, N, D] array, or a list of M arrays [N, D_m] (shapes may differ; models of equal shape
-        run together as one vmapped, jitted program). For "leep" and "nce" these are probabilities.
+        run together as one vmapped, jitted program). For the estimators whose spec has input_kind
+        "probs" (leep, nce, pactran_dirichlet, pactran_gamma) these are probabilities.
       labels: [N] int target labels shared by the bank (PARC also takes [N, C] multi-hot). For the
         estimators whose `spec(name).target` is "reference" (rsa, dds): the [N, R] features of the
         reference model on the same images, shared by the bank (score a bank whose models have
         different references, as the PARC release's per-architecture references, one group per
         reference).
       num_classes: C; unused (None) for "reference" estimators.
-      **opts: the estimator's keyword options (n_dims, eps, shrinkage, k, metric).
+      **opts: the estimator's keyword options (n_dims, eps, shrinkage, k, metric, ...).
 
     Returns:
-      [M] scores, equal to M single calls.
+      [M] scores, equal to M single calls (for the bank-relative etran and ncti: the bank's combination).
     """
     return _engine.run_bank(spec(name), bank, labels, num_classes, **opts)
 
 
-__all__ = [
-    "EstimatorSpec",
-    "dds",
-    "get",
-    "hscore",
-    "knn",
-    "leep",
-    "logme",
-    "names",
-    "nce",
-    "parc",
-    "rsa",
-    "score_bank",
-    "spec",
-    "split_knn",
-    "split_logistic",
-]
+def score_bank_terms(name: str, bank, labels, num_classes: int, **opts) -> jax.Array:
+    """The [M, T] per-model terms of a bank-relative estimator ("etran", "ncti") before they are combined.
+
+    `score_bank(name, ...)` equals `spec(name).combine(score_bank_terms(name, ...))`; the terms of models
+    scored separately can be stacked and combined with `min_max_combine` and the estimator's weights.
+    """
+    estimator = spec(name)
+    if estimator.combine is None:
+        raise ValueError(f"{name!r} scores each model on its own; use score_bank")
+    return _engine.run_bank_terms(estimator, bank, labels, num_classes, **opts)
+
+
+__all__ = ["EstimatorSpec", "get", "min_max_combine", "names", "score_bank", "score_bank_terms", "spec", *_ESTIMATORS,
+           "ncti_terms"]

@@ -44,6 +44,10 @@ class EstimatorSpec:
     min_cols: int = 1
     description: str = ""
     target: str = "labels"  # what x is compared with: "labels" [N] / [N, C], or "reference" features [N, R]
+    # Bank-relative estimators (scored against the other models of the bank): the kernel returns a
+    # vector of T per-model terms, `run` returns those, and `combine` maps a bank's [M, T] terms to its
+    # [M] scores in `run_bank`.
+    combine: Callable[[jax.Array], jax.Array] | None = None
 
     @property
     def target_name(self) -> str:
@@ -254,8 +258,15 @@ def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     """Score M models on the same labels: `xs` is an [M, N, D] array or a list of M [N, D_m] arrays.
 
     Models with equal shapes are scored together by one vmapped program; the result is the [M]
-    vector of the scores that M separate `run` calls give.
+    vector of the scores that M separate `run` calls give (for a bank-relative estimator, its
+    `combine` of the [M, T] terms that M `run` calls give).
     """
+    terms = run_bank_terms(spec, xs, labels, num_classes, **opts)
+    return terms if spec.combine is None else spec.combine(terms)
+
+
+def run_bank_terms(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
+    """`run_bank` before a bank-relative estimator's `combine`: [M] scores, or [M, T] per-model terms."""
     n = _num_rows(spec, labels)
     if getattr(xs, "ndim", None) == 3:
         xs = _check_shape(spec, xs, n, bank=True)
@@ -275,7 +286,10 @@ def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     for indices in groups.values():  # dispatch every group before waiting for any
         stacked = jnp.stack([jnp.asarray(checked[i], jnp.float32) for i in indices])
         pending.append((indices, _score_bank(spec, stacked, labels, num_classes, opts, models=indices)))
-    scores = np.empty(len(checked), np.float32)
+    scores = None
     for indices, group_scores in pending:
-        scores[indices] = np.asarray(group_scores())
+        values = np.asarray(group_scores())
+        if scores is None:
+            scores = np.empty((len(checked), *values.shape[1:]), np.float32)
+        scores[indices] = values
     return _validation.check_result(jnp.asarray(scores), spec.name)

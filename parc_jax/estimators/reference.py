@@ -224,3 +224,157 @@ def split_logistic(features, labels, num_classes) -> float:
 
 
 FUNCTIONS.update(rsa=rsa, dds=dds, split_knn=split_knn, split_logistic=split_logistic)
+
+
+# --- SFDA, NLEEP, ETran, NCTI, PED
+
+
+def _class_means(x, labels, num_classes):
+    counts = np.bincount(labels, minlength=num_classes)
+    return np.eye(num_classes)[labels].T @ x / np.maximum(counts, 1)[:, None], counts
+
+
+def _shrink(a, alpha):
+    return (1 - alpha) * a + alpha * np.trace(a) / a.shape[0] * np.eye(a.shape[0])
+
+
+def _sfda_fit_predict(x, labels, num_classes, alpha=None):
+    """The SFDA release's `SFDA(shrinkage=alpha).fit(x, y).predict_proba(x)`: float64, the D x D
+    generalised eigenproblem S_b v = l S_wa v. Returns (probabilities [N, C], alpha)."""
+    from scipy import linalg, special
+
+    n = x.shape[0]
+    means, counts = _class_means(x, labels, num_classes)
+    within = x - means[labels]
+    s_w = within.T @ within / n
+    if alpha is None:  # the release's `iterative_A`: three double power steps from the row sums
+        v = s_w @ np.ones(x.shape[1])
+        for _ in range(3):
+            u = s_w @ v / np.linalg.norm(s_w @ v)
+            v = s_w @ u / np.linalg.norm(s_w @ u)
+        alpha = max(np.exp(-5 * (v @ s_w @ u)), 1e-10)
+    centered = x - x.mean(axis=0)
+    s_t = _shrink(centered.T @ centered / n, alpha)
+    s_wa = _shrink(s_w, alpha)
+    _, vectors = linalg.eigh(s_t - s_wa, s_wa)
+    coef = means @ vectors @ vectors.T
+    with np.errstate(divide="ignore"):
+        intercept = -0.5 * np.sum(means * coef, axis=1) + np.log(counts / n)
+    return special.softmax(x @ coef.T + intercept, axis=1), alpha
+
+
+def sfda(features, labels, num_classes) -> float:
+    """SFDA (TencentARC/SFDA `SFDA_Score`): Fisher classifier, ConfMix, Fisher classifier again."""
+    from scipy import special
+
+    x = np.array(features, np.float64)  # ConfMix writes into the features: a float64 copy
+    labels = np.asarray(labels)
+    probs, alpha = _sfda_fit_predict(x, labels, num_classes)
+    soft = special.softmax(probs, axis=1)
+    means, _ = _class_means(x, labels, num_classes)
+    others = (means.sum(axis=0) - means) / (num_classes - 1)
+    q = soft[np.arange(len(labels)), labels][:, None]
+    x = q * x + (1 - q) * others[labels]
+    probs, _ = _sfda_fit_predict(x, labels, num_classes, alpha)
+    return float(np.mean(probs[np.arange(len(labels)), labels]))
+
+
+def etran_energy(features, labels=None, num_classes=None) -> float:
+    """ETran release `Energy_Score(features, 0.5, 'bot')`: mean of the floor(5N/1000) smallest
+    logsumexp of the feature rows."""
+    from scipy import special
+
+    energy = special.logsumexp(np.asarray(features, np.float64), axis=1)
+    return float(np.mean(np.sort(energy)[: int(5 * len(energy) / 1000)]))
+
+
+def etran_lda(features, labels, num_classes) -> float:
+    """ETran's LDA term with the generalised eigenproblem (the fix): SFDA's first-stage true-class mean."""
+    labels = np.asarray(labels)
+    probs, _ = _sfda_fit_predict(np.asarray(features, np.float64), labels, num_classes)
+    return float(np.mean(probs[np.arange(len(labels)), labels]))
+
+
+def _ped_move(x, labels, num_classes, *, tau=0.1, nsigma=0.6, exit_ratio=0.5, max_steps=6):
+    """PED release (`PED_Score`, `One_Step_PED`) with G = the target features: classes pushed apart in
+    standardised units while their 0.6-sigma balls overlap; returns the moved features."""
+    g = x.mean(axis=0)
+    s = np.maximum(x.std(axis=0), 1e-3)
+    first = None
+    for _ in range(max_steps):
+        u = (x - g) / s
+        means, _ = _class_means(u, labels, num_classes)
+        variances, _ = _class_means((u - means[labels]) ** 2, labels, num_classes)
+        radii = np.sqrt(variances.sum(axis=1))
+        shift = np.zeros_like(means)
+        for a in range(num_classes):
+            for b in range(num_classes):
+                if a == b:
+                    continue
+                distance = np.linalg.norm(means[a] - means[b])
+                overlap = max(nsigma * radii[a] + nsigma * radii[b] - distance, 0.0)
+                shift[a] += (means[a] - means[b]) / distance * min(tau**2 / 2 * overlap, overlap)
+        size = np.abs(shift).sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = size / (size if first is None else first)
+        if not ratio > exit_ratio:
+            break
+        first = size if first is None else first
+        x = (u + shift[labels]) * s + g
+    return x
+
+
+def ped(features, labels, num_classes, *, base="sfda") -> float:
+    """PED: SFDA or LogME of the features after the PED release's class-separating dynamics."""
+    moved = _ped_move(np.asarray(features, np.float64), np.asarray(labels), num_classes)
+    return {"sfda": sfda, "logme": logme}[base](moved, labels, num_classes)
+
+
+def ncti_terms(features, labels, num_classes) -> tuple[float, float, float]:
+    """NCTI release (`NCTI_Score`) with an exact PCA to min(64, N, D) dimensions and scikit-learn's
+    svd-solver LDA (within-class factor 1/(N - C)): (feature_nuc, cls_conf, log_class_pred_nuc)."""
+    from scipy import special
+
+    labels = np.asarray(labels)
+    z = _pca(features, min(64, *np.shape(features)))
+    n = len(labels)
+    means, counts = _class_means(z, labels, num_classes)
+    priors = counts / n
+    xbar = priors @ means
+    within = z - means[labels]
+    std = within.std(axis=0)
+    std[std == 0] = 1.0
+    _, s, vt = np.linalg.svd(np.sqrt(1.0 / (n - num_classes)) * within / std, full_matrices=False)
+    rank = np.sum(s > 1e-4)
+    scalings = (vt[:rank] / std).T / s[:rank]
+    between = (np.sqrt(n * priors / (num_classes - 1)) * (means - xbar).T).T @ scalings
+    _, s, vt = np.linalg.svd(between, full_matrices=False)
+    scalings = scalings @ vt.T[:, : np.sum(s > 1e-4 * s[0])]
+    coef = (means - xbar) @ scalings
+    decision = (z - xbar) @ scalings @ coef.T - 0.5 * np.sum(coef**2, axis=1) + np.log(priors)
+    transformed = ((z - xbar) @ scalings)[:, : min(num_classes - 1, z.shape[1])]
+    feature_nuc = np.linalg.norm(transformed - transformed.mean(axis=0), "nuc")
+    probs = special.softmax(decision, axis=1)
+    cls_conf = np.mean(probs[np.arange(n), labels])
+    class_nuc = sum(np.linalg.norm(probs[labels == c], "nuc") for c in range(num_classes) if counts[c])
+    return float(feature_nuc), float(cls_conf), float(np.log(class_nuc))
+
+
+def etran_terms(features, labels, num_classes) -> tuple[float, float]:
+    """ETran's per-model terms (energy, fixed LDA), which the release's `tw.py` min-max scales over a bank."""
+    return etran_energy(features), etran_lda(features, labels, num_classes)
+
+
+FUNCTIONS.update(
+    sfda=sfda,
+    etran=etran_terms,
+    ped=ped,
+    ncti=ncti_terms,
+    etran_energy=etran_energy,
+    etran_lda=etran_lda,
+    ped_sfda=ped,
+    ped_logme=lambda features, labels, num_classes: ped(features, labels, num_classes, base="logme"),
+    ncti_feature_nuc=lambda *args: ncti_terms(*args)[0],
+    ncti_cls_conf=lambda *args: ncti_terms(*args)[1],
+    ncti_log_class_pred_nuc=lambda *args: ncti_terms(*args)[2],
+)
