@@ -110,8 +110,9 @@ def test_adaptive_pool_bins():
     np.testing.assert_allclose(pooled, [0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
 
 
-@pytest.mark.parametrize("name,dim,depth", [("googlenet", 1024, 22), ("alexnet", 4096, 8)])
-def test_zoo_entries(name, dim, depth):
+# Parameter counts from torchvision's model cards (GoogLeNet without its auxiliary heads).
+@pytest.mark.parametrize("name,dim,depth,params", [("googlenet", 1024, 22, 6_624_904), ("alexnet", 4096, 8, 61_100_840)])
+def test_zoo_entries(name, dim, depth, params):
     info = models.describe(name)
-    assert (info.feature_dim, info.depth, info.num_source_classes) == (dim, depth, 1000)
+    assert (info.feature_dim, info.depth, info.num_source_classes, info.num_params) == (dim, depth, 1000, params)
     assert name in models.names()
