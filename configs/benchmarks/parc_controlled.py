@@ -11,40 +11,24 @@ The release uses the scored model's architecture fine-tuned on the target, which
 entry "<architecture>@<target>" (left out of the ranking of that target, but probed as a reference).
 """
 
-from parc_jax import benchmark_config
+from parc_jax import benchmark
 
-# The paper's methods as estimator variants: column name -> (estimator, options).
-PAPER_METHODS = {
-    "parc_f32": ("parc", {"n_dims": 32}),
-    "parc": ("parc", {}),
-    "rsa_f32": ("rsa", {"n_dims": 32}),
-    "rsa": ("rsa", {}),
-    "dds_f32": ("dds", {"n_dims": 32}),
-    "dds": ("dds", {}),
-    "knn1_f32": ("knn", {"k": 1, "n_dims": 32}),
-    "knn1": ("knn", {"k": 1}),
-    "split_knn1_f32": ("split_knn", {"k": 1, "n_dims": 32}),
-    "split_knn1": ("split_knn", {"k": 1}),
-    "split_logistic_f32": ("split_logistic", {"n_dims": 32}),
-    "split_logistic": ("split_logistic", {}),
-    "hscore_f32": ("hscore", {"n_dims": 32}),
-    "hscore": ("hscore", {}),
-    "logme_f32": ("logme", {"n_dims": 32}),
-    "logme": ("logme", {}),
-    "leep": ("leep", {}),
-    "nce_eps": ("nce", {"eps": 1e-5}),
-}
+# The paper's methods (Table 2), as estimator variants of `parc_jax.bank.VARIANTS`; "_f32": PCA to 32 dims first.
+PAPER_METHODS = (
+    "parc_f32", "parc", "rsa_f32", "rsa", "dds_f32", "dds", "knn1_f32", "knn1", "split_knn1_f32", "split_knn1",
+    "split_logistic_f32", "split_logistic", "hscore_f32", "hscore", "logme_f32", "logme", "leep", "nce_eps",
+)
 
 
 def get_config():
-    c = benchmark_config.default_config()
+    c = benchmark.default_config()
     c.bank = "parc_controlled"
     c.targets = ("cifar10", "oxford_pets", "cub200", "caltech101", "stanford_dogs", "nabird")
     c.runs = 5
     c.budget = 500
     c.split = "train"
     c.sampler = "fixed"
-    c.estimators = tuple(PAPER_METHODS)
+    c.estimators = PAPER_METHODS
     c.reference_model = "{architecture}@{target}"
     c.baselines = True  # depth, mean accuracy on the other targets, learned heuristic
     c.oracle = "parc_controlled"

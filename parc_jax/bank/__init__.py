@@ -17,6 +17,7 @@ from parc_jax.bank._probe_files import ProbeRecord, read_probe_file, write_probe
 from parc_jax.bank._probing import default_cache_dir, probe_bank, sample_probe_set
 from parc_jax.bank._ranking import (
     DEFAULT_ESTIMATORS,
+    REFERENCE_VARIANTS,
     VARIANTS,
     Ranking,
     Timing,
@@ -28,6 +29,7 @@ from parc_jax.bank._ranking import (
 
 __all__ = [
     "DEFAULT_ESTIMATORS",
+    "REFERENCE_VARIANTS",
     "VARIANTS",
     "BankEntry",
     "ProbeRecord",

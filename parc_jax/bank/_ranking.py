@@ -22,29 +22,51 @@ from parc_jax import estimators as _estimators
 from parc_jax.bank._probe_files import ProbeRecord
 from parc_jax._io import atomic_open
 
-# Named estimator settings: column name -> (estimator, options).
+# Named estimator settings: column name -> (estimator, options). "_f32": an exact PCA to 32 dimensions
+# first, the PARC paper's f = 32 variants.
 VARIANTS: dict[str, tuple[str, dict]] = {
     "parc": ("parc", {}),
     "parc_f32": ("parc", {"n_dims": 32}),
     "logme": ("logme", {}),
+    "logme_f32": ("logme", {"n_dims": 32}),
     "leep": ("leep", {}),
     "nce": ("nce", {}),
     "nce_eps": ("nce", {"eps": 1e-5}),
     "hscore": ("hscore", {}),
+    "hscore_f32": ("hscore", {"n_dims": 32}),
     "hscore_shrunk": ("hscore", {"shrinkage": True}),
     "knn1": ("knn", {"k": 1}),
+    "knn1_f32": ("knn", {"k": 1, "n_dims": 32}),
     "knn5": ("knn", {"k": 5}),
+    "split_knn1": ("split_knn", {"k": 1}),
+    "split_knn1_f32": ("split_knn", {"k": 1, "n_dims": 32}),
+    "split_logistic": ("split_logistic", {}),
+    "split_logistic_f32": ("split_logistic", {"n_dims": 32}),
+    "rsa": ("rsa", {}),
+    "rsa_f32": ("rsa", {"n_dims": 32}),
+    "dds": ("dds", {}),
+    "dds_f32": ("dds", {"n_dims": 32}),
+    "sfda": ("sfda", {}),
+    "sfda_f32": ("sfda", {"n_dims": 32}),
+    "etran": ("etran", {}),
+    "ncti": ("ncti", {}),
+    "ped": ("ped", {}),
 }
+#: Variants that compare each model with a reference model's features instead of the labels.
+REFERENCE_VARIANTS = ("rsa", "rsa_f32", "dds", "dds_f32")
 DEFAULT_ESTIMATORS = ("parc_f32", "logme", "leep", "nce", "hscore", "knn1")
 
 
 def parse_estimators(spec: str | Sequence[str] | None) -> list[str]:
-    """'parc_f32,logme' or a list of names -> validated variant names ('all' = every variant)."""
+    """'parc_f32,logme' or a list of names -> validated variant names.
+
+    'all' is every variant that needs only the probe set and its labels (not the reference variants).
+    """
     if spec is None:
         return list(DEFAULT_ESTIMATORS)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if names == ["all"]:
-        return list(VARIANTS)
+        return [name for name in VARIANTS if name not in REFERENCE_VARIANTS]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or not names:
         raise ValueError(f"unknown estimator {', '.join(unknown) or '(none)'}; choose from: {', '.join(VARIANTS)}, all")
@@ -175,18 +197,23 @@ def _shared_labels(records: Sequence[ProbeRecord]) -> np.ndarray:
 
 
 def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_classes: int, *,
-                  timings: dict[str, Timing] | None = None, warmed: set | None = None) -> dict[str, np.ndarray]:
+                  references: Sequence[np.ndarray] | None = None, timings: dict[str, Timing] | None = None,
+                  warmed: set | None = None) -> dict[str, np.ndarray]:
     """Scores M models probed on the same images with every named estimator variant.
 
-    Each estimator runs once over the whole bank (`estimators.score_bank`). When `timings` is
-    given, each call is timed (`block_until_ready`) and appended to `timings[name]`; a call
-    whose input shapes are not yet in `warmed` is first run once untimed, so that compilation
-    is not counted.
+    Each estimator runs once over the whole bank (`estimators.score_bank`); the reference estimators
+    (RSA, DDS) once per group of models sharing a reference. Scores are oriented so that higher
+    predicts better transfer: an estimator whose spec says `higher_is_better=False` (a cost or an
+    error rate) is negated. When `timings` is given, each call is timed (`block_until_ready`) and
+    appended to `timings[name]`; a call whose input shapes are not yet in `warmed` is first run once
+    untimed, so that compilation is not counted.
 
     Args:
       records: the bank's probe sets, all with the same labels.
       names: variant names of `VARIANTS`.
       num_classes: C, the number of target classes.
+      references: per record, the [N, R] features of its reference model on the same images (needed
+        by the variants in `REFERENCE_VARIANTS` only).
       timings: where to record wall times, per variant name.
       warmed: shape signatures already compiled (updated in place).
 
@@ -197,11 +224,25 @@ def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_clas
     scores = {}
     for name in names:
         estimator, options = VARIANTS[name]
-        kind = _estimators.spec(estimator).input_kind
-        bank = [getattr(r.probe, kind) for r in records]
+        spec = _estimators.spec(estimator)
+        bank = [getattr(r.probe, spec.input_kind) for r in records]
+        groups = [(list(range(len(records))), labels, num_classes)]
+        if spec.target == "reference":
+            if references is None:
+                raise ValueError(f"{name} compares each model with a reference model's features; name the "
+                                 "reference model (config.reference_model)")
+            by_reference: dict[int, list[int]] = {}
+            for m, reference in enumerate(references):
+                by_reference.setdefault(id(reference), []).append(m)
+            groups = [(members, references[members[0]], None) for members in by_reference.values()]
 
         def call():
-            return jax.block_until_ready(_estimators.score_bank(estimator, bank, labels, num_classes, **options))
+            values = np.empty(len(records))
+            for members, target, classes in groups:
+                group = jax.block_until_ready(
+                    _estimators.score_bank(estimator, [bank[m] for m in members], target, classes, **options))
+                values[members] = np.asarray(group, np.float64)
+            return values if getattr(spec, "higher_is_better", True) else -values
 
         signature = (name, tuple(x.shape for x in bank), labels.shape, num_classes)
         if timings is not None and warmed is not None and signature not in warmed:
@@ -212,7 +253,7 @@ def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_clas
         if timings is not None:
             timings.setdefault(name, Timing()).seconds.append(time.perf_counter() - start)
             timings[name].models.append(len(records))
-        scores[name] = np.asarray(values, np.float64)
+        scores[name] = values
     return scores
 
 

@@ -11,7 +11,7 @@ import os
 import ml_collections
 
 from parc_jax import _config
-from parc_jax.bank import VARIANTS, parse_estimators
+from parc_jax.bank import REFERENCE_VARIANTS, VARIANTS, parse_estimators
 from parc_jax.evaluation import oracle_path
 
 
@@ -34,6 +34,10 @@ def default_config() -> ml_collections.ConfigDict:
       data_dir: prepared datasets ("" = the data module's default).
       batch_size, strategy, dtype: extraction settings (`parc_jax.extract.extract`).
       plots: write the PNG plots.
+      reference_model: the bank entry whose features RSA and DDS compare each model with, with
+        {architecture} and {target} filled in per scored model (the PARC release: the scored model's
+        architecture fine-tuned on the target, "{architecture}@{target}"); from the release's probes,
+        the probe of the same architecture whose source is the target.
       history: oracle table of past fine-tunes (a CSV file or a built-in name; "" = none): adds the
         history-aware prediction (`parc_jax.evaluation.add_history_columns`, leave-one-target-out) as
         the method `history`.
@@ -58,6 +62,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.strategy = "mesh"
     c.dtype = "float32"
     c.plots = True
+    c.reference_model = ""
     c.history = ""
     c.history_probes = ()
     return c
@@ -84,6 +89,10 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
     oracle_path(config.oracle)
     if config.history:
         oracle_path(config.history)
+    needs_reference = [n for n in names if n in REFERENCE_VARIANTS]
+    if needs_reference and not (release or config.reference_model):
+        raise ValueError(f"{', '.join(needs_reference)} compare each model with a reference model; set "
+                         "config.reference_model (e.g. '{architecture}@{target}')")
     stray = [p for p in config.history_probes if p not in names]
     if stray:
         raise ValueError(f"config.history_probes {', '.join(stray)} are not among config.estimators "

@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from parc_jax import evaluation
-from parc_jax.bank import ProbeRecord, Timing, read_probe_file, score_records
+from parc_jax.bank import REFERENCE_VARIANTS, ProbeRecord, Timing, read_probe_file, score_records
 from parc_jax.benchmark._config import validate_config
 from parc_jax.benchmark._report import write_outputs, write_results_csv
 from parc_jax.evaluation import RELEASE_NUM_CLASSES, add_baselines, check_oracle_covers, key_of, read_oracle
@@ -126,6 +126,7 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     check_oracle_covers(oracle, [(e.name, e.source_dataset, t) for t, es in plan.items() for e in es], config.oracle)
     infos = {e.name: models.describe(e.model) for e in bank}
     depth = {e.name: infos[e.name].depth for e in bank}
+    reference_of = _bank_references(config, bank, plan, names)
 
     start = time.perf_counter()
     rows, timings, warmed, probe_seconds = [], {}, set(), 0.0
@@ -134,13 +135,19 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     for run, target in bar:
         bar.set_postfix_str(f"run {run} {target}")
         tick = time.perf_counter()
-        records = probe_bank(
-            plan[target], target, split=config.split, budget=config.budget, run=run, sampler=config.sampler,
-            data_dir=config.data_dir or None, cache_dir=config.cache_dir or None, batch_size=config.batch_size,
-            strategy=config.strategy, dtype=config.dtype, progress=progress, label_key=config.label_key or None)
+        extra = sorted({reference_of[(e.name, target)] for e in plan[target]} - {e.name for e in plan[target]}
+                       if reference_of else [])
+        probed = probe_bank(
+            plan[target] + [e for e in bank if e.name in extra], target, split=config.split, budget=config.budget,
+            run=run, sampler=config.sampler, data_dir=config.data_dir or None, cache_dir=config.cache_dir or None,
+            batch_size=config.batch_size, strategy=config.strategy, dtype=config.dtype, progress=progress,
+            label_key=config.label_key or None)
         probe_seconds += time.perf_counter() - tick
-        records = [dataclasses.replace(r, architecture=r.model) for r in records]  # Architecture = entry name
-        scores = score_records(records, names, records[0].num_classes, timings=timings, warmed=warmed)
+        features = {r.model: r.probe.features for r in probed}
+        records = [dataclasses.replace(r, architecture=r.model) for r in probed[:len(plan[target])]]  # Architecture = entry name
+        references = [features[reference_of[(r.model, target)]] for r in records] if reference_of else None
+        scores = score_records(records, names, records[0].num_classes, references=references, timings=timings,
+                               warmed=warmed)
         rows.extend(_result_rows(run, records, scores))
     baselines = add_baselines(rows, oracle, num_params={e.name: infos[e.name].num_params for e in bank},
                               depth=depth) if config.baselines else []
@@ -159,6 +166,22 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     }
     return _evaluate_and_write(config, rows=rows, estimator_names=names, baseline_names=baselines, oracle=oracle,
                                layers=depth, timings=timings, setup=setup, model_rows=model_rows, command=command)
+
+
+def _bank_references(config, bank, plan, names) -> dict[tuple[str, str], str]:
+    """{(entry name, target): name of its reference entry} when a reference variant is scored, else {}."""
+    if not any(n in REFERENCE_VARIANTS for n in names):
+        return {}
+    known = {e.name for e in bank}
+    out, missing = {}, set()
+    for target, entries in plan.items():
+        for entry in entries:
+            name = config.reference_model.format(architecture=entry.model, target=target, source=entry.source_dataset)
+            (missing.add(name) if name not in known else None)
+            out[(entry.name, target)] = name
+    if missing:
+        raise ValueError(f"config.reference_model names entries the bank does not have: {', '.join(sorted(missing))}")
+    return out
 
 
 def find_release_probes(directory: str | os.PathLike) -> dict[int, list[pathlib.Path]]:
@@ -199,6 +222,18 @@ def _release_num_classes(records: Sequence[ProbeRecord], target: str) -> int:
     return count
 
 
+def _release_references(records: Sequence[ProbeRecord], target: str, own: Mapping[tuple[str, str], np.ndarray],
+                        names: Sequence[str]) -> list[np.ndarray] | None:
+    """RSA/DDS references of the release: the probe of the same architecture whose source is the target."""
+    if not any(n in REFERENCE_VARIANTS for n in names):
+        return None
+    missing = sorted({r.architecture for r in records} - {a for a, t in own if t == target})
+    if missing:
+        raise ValueError(f"RSA/DDS on {target!r} need the release's probes of {', '.join(missing)} trained on "
+                         f"{target} (<architecture>_{target}_{target}_<run>.pkl); leave rsa/dds out or add them")
+    return [own[(r.architecture, target)] for r in records]
+
+
 def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict, *,
                 progress: bool = True, command: str = "") -> dict:
     """Reproduces the PARC release's evaluation from its probe pickles and oracle table.
@@ -227,6 +262,7 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
     bar = tqdm(total=total, desc="release probes", unit="file", disable=not progress)
     for run, paths in by_run.items():
         groups: dict[tuple, list[ProbeRecord]] = collections.defaultdict(list)
+        own: dict[tuple[str, str], np.ndarray] = {}  # (architecture, dataset) -> features of a source == target probe
         for path in paths:
             record = read_probe_file(path)
             bar.update()
@@ -234,7 +270,8 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
             if missing:
                 raise ValueError(f"{path}: the pickle lacks {', '.join(missing)} (the release stores them in its dict)")
             if record.source_dataset == record.target_dataset:
-                continue  # probed for RSA/DDS references only; not a transfer
+                own[(record.architecture, record.target_dataset)] = record.probe.features
+                continue  # the reference of RSA and DDS for this architecture and target; not a transfer
             if record.probe.labels.ndim != 1:
                 skipped_multilabel.add(record.target_dataset)
                 continue
@@ -242,7 +279,8 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
             groups[(record.target_dataset, labels.shape, labels.tobytes())].append(record)
         for (target, _, _), records in groups.items():
             records = [dataclasses.replace(r, model=f"{r.architecture}/{r.source_dataset}") for r in records]
-            scores = score_records(records, names, _release_num_classes(records, target),
+            references = _release_references(records, target, own, names)
+            scores = score_records(records, names, _release_num_classes(records, target), references=references,
                                    timings=timings, warmed=warmed)
             rows.extend(_result_rows(run, records, scores))
     bar.close()
@@ -254,7 +292,8 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
     check_oracle_covers(oracle, sorted(transfers), config.oracle)
     archs = sorted({r["Architecture"] for r in rows})
     known_depth = {a: evaluation.RELEASE_MODEL_LAYERS[a] for a in archs if a in evaluation.RELEASE_MODEL_LAYERS}
-    baselines = add_baselines(rows, oracle, depth=known_depth) if config.baselines else []
+    baselines = (add_baselines(rows, oracle, depth=known_depth, heuristic_oracle=config.oracle)
+                 if config.baselines else [])
     models_seen = sorted({(r["Architecture"], r["Source Dataset"]) for r in rows})
     model_rows = [{"model": f"{a}/{s}", "architecture": a, "source_dataset": s,
                    "depth": evaluation.RELEASE_MODEL_LAYERS.get(a)} for a, s in models_seen]

@@ -18,6 +18,7 @@
 
 from parc_jax.evaluation._baselines import (
     BASELINE_DEPTH,
+    BASELINE_LEARNED_HEURISTIC,
     BASELINE_OTHER_TARGETS,
     BASELINE_PARAMS,
     add_baselines,
@@ -75,6 +76,7 @@ from parc_jax.evaluation._tables import key_of
 
 __all__ = [
     "BASELINE_DEPTH",
+    "BASELINE_LEARNED_HEURISTIC",
     "BASELINE_OTHER_TARGETS",
     "BASELINE_PARAMS",
     "BASIS_HISTORY",
