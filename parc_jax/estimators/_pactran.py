@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy import special
 
 from parc_jax.estimators import _engine, _labels, _softmax_regression
@@ -96,13 +97,15 @@ def _gamma_kernel(probs, labels, *, num_classes):
     return (prior_terms + sample_terms) / (n * num_classes) + 1.0
 
 
-def _gaussian_kernel(features, labels, *, num_classes, lam, sigma2, max_steps):
+def _gaussian_kernel(features, labels, class_mask, lam, sigma2, *, num_classes, max_steps):
     n, d = features.shape
     centered = features - features.mean(axis=0)
     l2 = 1.0 / (lam * n)
     coordinates, _ = _softmax_regression.training_coordinates(centered)
-    weights = jnp.ones((n,), jnp.float32)
-    fit = _softmax_regression.fit(coordinates, labels, weights, num_classes=num_classes, l2=l2, max_steps=max_steps)
+    fit = _softmax_regression.fit(
+        coordinates, labels, jnp.ones((n,), jnp.float32), num_classes=num_classes, l2=l2, max_steps=max_steps,
+        class_mask=class_mask,
+    )
     p = jax.nn.softmax(fit.logits, axis=1)
     spread = p * (1.0 - p)  # [N, C]
     row_norms = jnp.sum(centered**2, axis=1)
@@ -122,12 +125,13 @@ def _positive(name, value) -> float:
 
 
 def _prepare_gaussian(labels, num_classes, *, n, d, lam=1.0, sigma2=10.0, max_steps=None):
-    static = dict(
-        lam=_positive("lam", lam),
-        sigma2=_positive("sigma2", sigma2),
-        max_steps=_softmax_regression.check_max_steps(max_steps),
-    )
-    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, **static)
+    """Labels, the mask of the classes present and the two scales as traced arguments (one program
+    serves every lam and sigma2)."""
+    labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
+    scales = jnp.float32(_positive("lam", lam)), jnp.float32(_positive("sigma2", sigma2))
+    present = jnp.asarray(np.bincount(labels, minlength=num_classes) > 0)
+    static = dict(num_classes=num_classes, max_steps=_softmax_regression.check_max_steps(max_steps))
+    return (jnp.asarray(labels), present, *scales), static
 
 
 DIRICHLET = _engine.EstimatorSpec(

@@ -28,7 +28,7 @@ import optax.tree_utils as otu
 
 from parc_jax.estimators import _stats
 
-MAX_STEPS = 300
+MAX_STEPS = 100
 TOLERANCE = 1e-5
 MASKED_LOGIT = -1e30
 
