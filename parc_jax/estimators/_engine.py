@@ -37,6 +37,7 @@ class EstimatorSpec:
     kernel: Callable[..., jax.Array]
     min_cols: int = 1
     description: str = ""
+    higher_is_better: bool = True  # False for costs and error rates (PACTran, linear_valerr)
 
 
 # Models vectorised together per step of a bank, as a budget of elements for one step's [step, N, W]

@@ -55,20 +55,31 @@ def _valerr_kernel(features, labels, class_mask, lam, *, num_classes, max_steps)
     train = centered[:half] - centered[:half].mean(axis=0)
     coordinates, validation = _softmax_regression.training_coordinates(train, centered[half:])
     fit = _softmax_regression.fit(
-        coordinates, labels[:half], jnp.ones((half,), jnp.float32), num_classes=num_classes, l2=1.0 / (lam * half),
-        max_steps=max_steps, class_mask=class_mask,
+        coordinates,
+        labels[:half],
+        jnp.ones((half,), jnp.float32),
+        num_classes=num_classes,
+        l2=1.0 / (lam * half),
+        max_steps=max_steps,
+        class_mask=class_mask,
     )
     return jnp.mean(_predictions(fit, validation, class_mask) != labels[half:])
 
 
-def _probe_kernel(features, labels, train_rows, train_weights, test_rows, test_weights, class_mask, *,
-                  num_classes, max_steps):
+def _probe_kernel(
+    features, labels, train_rows, train_weights, test_rows, test_weights, class_mask, *, num_classes, max_steps
+):
     def fold(train_rows, train_weights, test_rows, test_weights):
         train, test = _standardized(features[train_rows], train_weights, features[test_rows])
         coordinates, test_coordinates = _softmax_regression.training_coordinates(train, test)
         fit = _softmax_regression.fit(
-            coordinates, labels[train_rows], train_weights, num_classes=num_classes,
-            l2=1.0 / jnp.sum(train_weights), max_steps=max_steps, class_mask=class_mask,
+            coordinates,
+            labels[train_rows],
+            train_weights,
+            num_classes=num_classes,
+            l2=1.0 / jnp.sum(train_weights),
+            max_steps=max_steps,
+            class_mask=class_mask,
         )
         right = _predictions(fit, test_coordinates, class_mask) == labels[test_rows]
         return jnp.sum(jnp.where(right, test_weights, 0.0)) / jnp.sum(test_weights)
@@ -134,7 +145,8 @@ VALERR = _engine.EstimatorSpec(
     input_kind="features",
     prepare=_prepare_valerr,
     kernel=_valerr_kernel,
-    description="linear-probe validation error (PACTran release): train on the first half, error on the rest (lower is better)",
+    description="linear-probe validation error (PACTran release): fit on the first half, error on the rest",
+    higher_is_better=False,
 )
 PROBE = _engine.EstimatorSpec(
     name="linear_probe",

@@ -73,8 +73,10 @@ def _dirichlet_kernel(probs, labels, *, num_classes):
     start = (jnp.broadcast_to(a0[:, None], (num_classes, z)), jnp.log(probs))
     a, log_q = jax.lax.fori_loop(0, STEPS, step, start)
     # L0 - L_z per source class, as differences of like terms (no large cancelling sums in float32)
-    log_norm = special.gammaln(a0.sum()) - special.gammaln(a.sum(axis=0)) - jnp.sum(
-        special.gammaln(a0)[:, None] - special.gammaln(a), axis=0
+    log_norm = (
+        special.gammaln(a0.sum())
+        - special.gammaln(a.sum(axis=0))
+        - jnp.sum(special.gammaln(a0)[:, None] - special.gammaln(a), axis=0)
     )
     kl = jnp.sum(jnp.exp(log_q) * (log_q - log_s))
     return -(jnp.sum(log_norm) - kl) / (n * num_classes)
@@ -103,7 +105,12 @@ def _gaussian_kernel(features, labels, class_mask, lam, sigma2, *, num_classes, 
     l2 = 1.0 / (lam * n)
     coordinates, _ = _softmax_regression.training_coordinates(centered)
     fit = _softmax_regression.fit(
-        coordinates, labels, jnp.ones((n,), jnp.float32), num_classes=num_classes, l2=l2, max_steps=max_steps,
+        coordinates,
+        labels,
+        jnp.ones((n,), jnp.float32),
+        num_classes=num_classes,
+        l2=l2,
+        max_steps=max_steps,
         class_mask=class_mask,
     )
     p = jax.nn.softmax(fit.logits, axis=1)
@@ -139,21 +146,24 @@ DIRICHLET = _engine.EstimatorSpec(
     input_kind="probs",
     prepare=_prepare_probs,
     kernel=_dirichlet_kernel,
-    description="PACTran-Dirichlet (Ding et al. 2022): PAC-Bayes cost of a Dirichlet head on source probs (lower is better)",
+    description="PACTran-Dirichlet (Ding et al. 2022): PAC-Bayes cost of a Dirichlet head on source probs",
+    higher_is_better=False,
 )
 GAMMA = _engine.EstimatorSpec(
     name="pactran_gamma",
     input_kind="probs",
     prepare=_prepare_probs,
     kernel=_gamma_kernel,
-    description="PACTran-Gamma (Ding et al. 2022): PAC-Bayes cost of a Gamma head on source probs (lower is better)",
+    description="PACTran-Gamma (Ding et al. 2022): PAC-Bayes cost of a Gamma head on source probs",
+    higher_is_better=False,
 )
 GAUSSIAN = _engine.EstimatorSpec(
     name="pactran_gaussian",
     input_kind="features",
     prepare=_prepare_gaussian,
     kernel=_gaussian_kernel,
-    description="PACTran-Gaussian (Ding et al. 2022): PAC-Bayes cost of a linear head on features (lower is better)",
+    description="PACTran-Gaussian (Ding et al. 2022): PAC-Bayes cost of a linear head on features",
+    higher_is_better=False,
 )
 
 
