@@ -394,7 +394,7 @@ def test_knn_breaks_distance_ties_by_index_and_counts_split_votes():
 
 
 def test_registry():
-    assert set(estimators.names()) == set(NAMES)
+    assert set(NAMES) <= set(estimators.names())  # the later estimators have their own test modules
     assert estimators.get("parc") is estimators.parc
     with pytest.raises(ValueError, match="available: parc"):
         estimators.get("nope")

@@ -216,6 +216,12 @@ def test_rankme_ignores_labels_but_checks_their_length():
         estimators.rankme(features, labels[:-1])
 
 
+def test_registered_with_their_functions():
+    for name in NAMES:
+        assert estimators.get(name) is getattr(estimators, name)
+        assert estimators.spec(name).name == name
+
+
 def test_costs_and_errors_say_lower_is_better():
     lower = {n for n in estimators.names() if not estimators.spec(n).higher_is_better}
     assert lower == {"pactran_dirichlet", "pactran_gamma", "pactran_gaussian", "linear_valerr"}
