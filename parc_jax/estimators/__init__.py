@@ -62,18 +62,27 @@ import jax
 from parc_jax.estimators import _engine, _etran
 from parc_jax.estimators._combine import min_max_combine
 from parc_jax.estimators._etran import etran, etran_energy, etran_lda
+from parc_jax.estimators._gbc import SPEC as _GBC, gbc
 from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
 from parc_jax.estimators._knn import SPEC as _KNN, knn
+from parc_jax.estimators._lead import SPEC as _LEAD, lead
 from parc_jax.estimators._leep import SPEC as _LEEP, leep
+from parc_jax.estimators._linear_probe import PROBE as _LINEAR_PROBE, VALERR as _LINEAR_VALERR
+from parc_jax.estimators._linear_probe import linear_probe, linear_valerr
 from parc_jax.estimators._logme import SPEC as _LOGME, logme
 from parc_jax.estimators._nce import SPEC as _NCE, nce
 from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
+from parc_jax.estimators._pactran import DIRICHLET as _PACTRAN_DIRICHLET, GAMMA as _PACTRAN_GAMMA
+from parc_jax.estimators._pactran import GAUSSIAN as _PACTRAN_GAUSSIAN
+from parc_jax.estimators._pactran import pactran_dirichlet, pactran_gamma, pactran_gaussian
 from parc_jax.estimators._parc import SPEC as _PARC, parc
 from parc_jax.estimators._ped import SPEC as _PED, ped
+from parc_jax.estimators._rankme import SPEC as _RANKME, rankme
 from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
 from parc_jax.estimators._similarity import DDS_SPEC as _DDS, RSA_SPEC as _RSA, dds, rsa
 from parc_jax.estimators._split import SPLIT_KNN_SPEC as _SPLIT_KNN, SPLIT_LOGISTIC_SPEC as _SPLIT_LOGISTIC
 from parc_jax.estimators._split import split_knn, split_logistic
+from parc_jax.estimators._transrate import SPEC as _TRANSRATE, transrate
 
 EstimatorSpec = _engine.EstimatorSpec
 
@@ -95,6 +104,15 @@ _ESTIMATORS: dict[str, tuple[EstimatorSpec, object]] = {
     "etran": (_etran.SPEC, etran),
     "ncti": (_NCTI, ncti),
     "ped": (_PED, ped),
+    "gbc": (_GBC, gbc),
+    "transrate": (_TRANSRATE, transrate),
+    "lead": (_LEAD, lead),
+    "pactran_dirichlet": (_PACTRAN_DIRICHLET, pactran_dirichlet),
+    "pactran_gamma": (_PACTRAN_GAMMA, pactran_gamma),
+    "pactran_gaussian": (_PACTRAN_GAUSSIAN, pactran_gaussian),
+    "rankme": (_RANKME, rankme),
+    "linear_valerr": (_LINEAR_VALERR, linear_valerr),
+    "linear_probe": (_LINEAR_PROBE, linear_probe),
 }
 assert all(spec.name == name for name, (spec, _) in _ESTIMATORS.items())
 

@@ -48,6 +48,7 @@ class EstimatorSpec:
     # vector of T per-model terms, `run` returns those, and `combine` maps a bank's [M, T] terms to its
     # [M] scores in `run_bank`.
     combine: Callable[[jax.Array], jax.Array] | None = None
+    higher_is_better: bool = True  # False for costs and error rates (PACTran, linear_valerr)
 
     @property
     def target_name(self) -> str:

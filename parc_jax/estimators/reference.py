@@ -377,4 +377,215 @@ FUNCTIONS.update(
     ncti_feature_nuc=lambda *args: ncti_terms(*args)[0],
     ncti_cls_conf=lambda *args: ncti_terms(*args)[1],
     ncti_log_class_pred_nuc=lambda *args: ncti_terms(*args)[2],
+
+
+# --- GBC, TransRate, LEAD, PACTran, RankMe, linear probes
+# The releases' algorithms in float64, one model at a time (pairwise Python loops, D x D log-determinants,
+# SciPy's L-BFGS-B from a random start, scikit-learn's logistic regression), fixed only where they break:
+# GBC's spherical log-determinant term (factor k) and its PCA size (min(64, N, D)).
+
+
+def gbc(features, labels, num_classes, *, gaussian="spherical") -> float:
+    """stable_transfer's GBC: exact PCA to min(64, N, D) dims, per-class stats, a loop over class pairs."""
+    x = _pca(features, min(64, *np.shape(features)))
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    stats = {c: (x[labels == c].mean(axis=0), np.maximum(x[labels == c].var(axis=0), 1e-4)) for c in present}
+    total = 0.0
+    for a in present:
+        for b in present:
+            if a == b:
+                continue
+            (m1, v1), (m2, v2) = stats[a], stats[b]
+            if gaussian == "spherical":
+                v1, v2 = np.full_like(v1, v1.mean()), np.full_like(v2, v2.mean())
+            v = (v1 + v2) / 2
+            distance = np.sum((m1 - m2) ** 2 / v) / 8 + 0.5 * np.sum(np.log(v) - np.log(v1) / 2 - np.log(v2) / 2)
+            total += np.exp(-distance)
+    return float(-total)
+
+
+def _coding_rate(z: np.ndarray, eps: float) -> float:
+    n, d = z.shape
+    return 0.5 * np.linalg.slogdet(np.eye(d) + z.T @ z / (n * eps))[1]
+
+
+def transrate(features, labels, num_classes, *, eps=1e-4, weighted=False) -> float:
+    """The paper's appendix listing: one D x D slogdet for the whole set and one per class."""
+    z = np.asarray(features, np.float64)
+    z = z - z.mean(axis=0)
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    rates = np.array([_coding_rate(z[labels == c], eps) for c in present])
+    shares = np.array([np.mean(labels == c) for c in present]) if weighted else np.full(len(present), 1 / len(present))
+    return float(_coding_rate(z, eps) - np.sum(shares * rates))
+
+
+def lead(features, labels, num_classes, *, seed=0) -> float:
+    """TE-Bench's LEAD, random tanh-MLP NTK per class included (its eigenvalue term is exactly 1 / m)."""
+    rng = np.random.default_rng(seed)
+    z = np.asarray(features, np.float64)
+    labels = np.asarray(labels)
+    n, d = z.shape
+    one_hot = np.eye(num_classes)[labels]
+    z = z - z.mean(axis=0)
+    z = z / (np.linalg.norm(z, axis=1).mean() + 1e-12)
+    initial = z @ np.linalg.solve(z.T @ z + 1e-3 * np.eye(d), z.T @ one_hot)
+    hidden = 64
+    w1 = rng.standard_normal((d, hidden)) / np.sqrt(d)
+    w2 = rng.standard_normal((hidden, num_classes)) / np.sqrt(hidden)
+
+    def summed_jacobian(row):
+        h = np.tanh(row @ w1)
+        slope = w2.sum(axis=1) * (1 - h**2)
+        return np.concatenate([np.outer(row, slope).ravel(), slope, np.tile(h, num_classes), np.ones(num_classes)])
+
+    relaxed = initial.copy()
+    for c in range(num_classes):
+        rows = np.flatnonzero(labels == c)
+        if rows.size == 0:
+            continue
+        chosen = rows if rows.size <= 8 else rng.choice(rows, 8, replace=False)
+        jacobians = np.stack([summed_jacobian(z[i]) for i in chosen])
+        eigenvalues = np.linalg.eigvalsh(jacobians @ jacobians.T)
+        decay = np.exp(-eigenvalues.mean() / (eigenvalues.sum() + 1e-12) * 10.0)
+        relaxed[rows] = (1 - decay) * one_hot[rows] + decay * initial[rows]
+    relaxed = np.exp(relaxed - relaxed.max(axis=1, keepdims=True))
+    probability = relaxed[np.arange(n), labels] / relaxed.sum(axis=1)
+    return float(np.mean(np.log(probability + 1e-12)))
+
+
+def _pactran_start(probs, labels, num_classes):
+    p = np.asarray(probs, np.float64)
+    one_hot = np.eye(num_classes)[np.asarray(labels)]
+    a0 = one_hot.sum(axis=0)[:, None] / one_hot.sum() + 1e-10  # [C, 1]
+    return p, one_hot, a0, np.log(p + 1e-10)
+
+
+def pactran_dirichlet(probs, labels, num_classes) -> float:
+    """pactran_metrics' `calculate_pac_dir` (alpha = 1)."""
+    from scipy import special
+
+    p, one_hot, a0, log_s = _pactran_start(probs, labels, num_classes)
+    q = p
+    for _ in range(10):
+        a = a0 + np.sum(np.einsum("BY,BZ->BYZ", one_hot, q), axis=0)
+        logits = log_s + one_hot @ special.digamma(a) - special.digamma(a.sum(axis=0))[None, :]
+        log_q = logits - special.logsumexp(logits, axis=-1, keepdims=True)
+        q = np.exp(log_q)
+    log_c0 = special.loggamma(a0.sum()) - np.sum(special.loggamma(a0))
+    log_c = special.loggamma(a.sum(axis=0)) - np.sum(special.loggamma(a), axis=0)
+    return float(-np.sum(log_c0 - log_c - np.sum(q * (log_q - log_s), axis=0)) / one_hot.size)
+
+
+def pactran_gamma(probs, labels, num_classes) -> float:
+    """pactran_metrics' `calculate_pac_gamma` (alpha = 1, beta = 1)."""
+    from scipy import special
+
+    p, one_hot, a0, log_s = _pactran_start(probs, labels, num_classes)
+    q = p
+    for _ in range(10):
+        a = a0 + np.sum(np.einsum("BY,BZ->BYZ", one_hot, q), axis=0)
+        rate = p @ a.sum(axis=0)[:, None]
+        logits = log_s + one_hot @ special.digamma(a)
+        log_q = logits - special.logsumexp(logits, axis=-1, keepdims=True)
+        q = np.exp(log_q)
+    value = np.sum(special.loggamma(a0) - special.loggamma(a))
+    value += np.sum(np.sum(q * (log_q - log_s), axis=-1) + np.log(rate[:, 0]) - 1.0)
+    return float(value / one_hot.size + 1.0)
+
+
+def _pactran_gauss_fit(features, labels, num_classes, lam, seed):
+    """`calculate_pac_gauss`'s fit: centred features, L-BFGS-B (maxiter 100, tol 1e-6) from 0.03 N(0, 1)."""
+    from scipy import optimize, special
+
+    x = np.asarray(features, np.float64)
+    x = x - x.mean(axis=0)
+    n, d = x.shape
+    one_hot = np.eye(num_classes)[np.asarray(labels)]
+    l2 = lam * n
+
+    def loss_and_grad(theta):
+        theta = theta.reshape(d + 1, num_classes)
+        logits = x @ theta[:d] + theta[d:]
+        log_q = logits - special.logsumexp(logits, axis=-1, keepdims=True)
+        loss = np.sum(one_hot * (np.log(one_hot + 1e-10) - log_q)) / n + 0.5 * np.sum(theta[:d] ** 2) / l2
+        residual = (np.exp(log_q) - one_hot) / n
+        grad = np.concatenate([x.T @ residual + theta[:d] / l2, residual.sum(axis=0, keepdims=True)])
+        return loss, grad.ravel()
+
+    start = np.random.RandomState(seed).normal(size=(d, num_classes)) * 0.03
+    start = np.concatenate([start, np.zeros((1, num_classes))]).ravel()
+    theta = optimize.minimize(
+        loss_and_grad, start, jac=True, method="L-BFGS-B", options=dict(maxiter=100), tol=1e-6
+    ).x.reshape(d + 1, num_classes)
+    return x, theta, loss_and_grad(theta.ravel())[0]
+
+
+def pactran_gaussian(features, labels, num_classes, *, lam=1.0, sigma2=10.0, seed=0) -> float:
+    """pactran_metrics' `calculate_pac_gauss` for one (lam, sigma2); the start drawn with `seed`."""
+    from scipy import special
+
+    x, theta, loss = _pactran_gauss_fit(features, labels, num_classes, lam, seed)
+    n, d = x.shape
+    p = special.softmax(x @ theta[:d] + theta[d:], axis=-1)
+    spread = p - p**2
+    curvature = np.sum((x**2).T @ spread + 1 / (lam * n)) + np.sum(spread)
+    sigma2_inv = curvature * lam * n / (d * num_classes) + 1e-10
+    return float(loss + 0.5 * d * num_classes / (lam * n) * (sigma2 / d) * np.log(sigma2_inv))
+
+
+def rankme(features, labels=None, num_classes=None) -> float:
+    """exp(entropy) of the normalised singular values (+1e-7) of the raw features."""
+    s = np.linalg.svd(np.asarray(features, np.float64), compute_uv=False)
+    p = s / s.sum() + 1e-7
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def linear_valerr(features, labels, num_classes, *, lam=1.0, seed=0) -> float:
+    """pactran_metrics' half split: PACTran-Gauss fit on the first half, argmax error on the rest."""
+    x = np.asarray(features, np.float64)
+    x = x - x.mean(axis=0)
+    labels = np.asarray(labels)
+    half = len(x) // 2
+    classes = int(labels[:half].max()) + 1
+    d = x.shape[1]
+    _, theta, _ = _pactran_gauss_fit(x[:half], labels[:half], classes, lam, seed)
+    predictions = np.argmax(x[half:] @ theta[:d] + theta[d:], axis=1)
+    return float(np.mean(predictions != labels[half:]))
+
+
+def linear_probe(features, labels, num_classes, *, folds=3, seed=0) -> float:
+    """TE-Bench's `LinearProbe`: StratifiedKFold, StandardScaler + LogisticRegression(C=1, max_iter=200)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(features, np.float64)
+    labels = np.asarray(labels)
+    keep = np.isin(labels, np.flatnonzero(np.bincount(labels) >= folds))
+    x, labels = x[keep], labels[keep]
+    accuracies = []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, labels):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=200))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            accuracies.append(model.fit(x[train], labels[train]).score(x[test], labels[test]))
+    return float(np.mean(accuracies))
+
+
+FUNCTIONS.update(
+    gbc=gbc,
+    transrate=transrate,
+    lead=lead,
+    pactran_dirichlet=pactran_dirichlet,
+    pactran_gamma=pactran_gamma,
+    pactran_gaussian=pactran_gaussian,
+    rankme=rankme,
+    linear_valerr=linear_valerr,
+    linear_probe=linear_probe,
 )
