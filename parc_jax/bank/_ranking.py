@@ -49,8 +49,22 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "sfda": ("sfda", {}),
     "sfda_f32": ("sfda", {"n_dims": 32}),
     "etran": ("etran", {}),
+    "etran_f32": ("etran", {"n_dims": 32}),
+    "etran_energy": ("etran_energy", {}),
+    "etran_lda": ("etran_lda", {}),
+    "etran_lda_f32": ("etran_lda", {"n_dims": 32}),
     "ncti": ("ncti", {}),
     "ped": ("ped", {}),
+    "ped_logme": ("ped", {"base": "logme"}),
+    "gbc": ("gbc", {}),
+    "transrate": ("transrate", {}),
+    "lead": ("lead", {}),
+    "pactran_dirichlet": ("pactran_dirichlet", {}),
+    "pactran_gamma": ("pactran_gamma", {}),
+    "pactran_gaussian": ("pactran_gaussian", {}),
+    "rankme": ("rankme", {}),
+    "linear_valerr": ("linear_valerr", {}),
+    "linear_probe": ("linear_probe", {}),
 }
 #: Variants that compare each model with a reference model's features instead of the labels.
 REFERENCE_VARIANTS = ("rsa", "rsa_f32", "dds", "dds_f32")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from parc_jax.estimators import _combine, _engine, _fisher, _labels, _sfda
+from parc_jax.estimators import _combine, _engine, _fisher, _labels, _sfda, _stats
 
 ENERGY_FRACTION = 5 / 1000  # floor(0.5 * 10) / 1000: the release's fraction of lowest-energy samples
 WEIGHTS = (0.15, 0.85)  # (energy, lda) in the release's combination
@@ -54,7 +54,7 @@ def _energy_kernel(features, labels, *, count):
 
 
 def _lda_kernel(features, labels, *, num_classes, n_dims):
-    return lda(_sfda.reduced(features, n_dims), labels, num_classes)
+    return lda(_stats.reduce_dims(features, n_dims), labels, num_classes)
 
 
 def _terms_kernel(features, labels, *, num_classes, n_dims, count):

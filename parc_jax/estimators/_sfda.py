@@ -22,12 +22,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from parc_jax.estimators import _engine, _fisher, _labels, _parc, _stats
-
-
-def reduced(features: jax.Array, n_dims: int | None) -> jax.Array:
-    """The features, or their exact PCA scores on the first `n_dims` principal axes."""
-    return features if n_dims is None else _stats.exact_pca(features, n_dims)
+from parc_jax.estimators import _engine, _fisher, _labels, _stats, _validation
 
 
 def sfda_kernel(x: jax.Array, labels: jax.Array, *, num_classes: int) -> jax.Array:
@@ -46,12 +41,12 @@ def sfda_kernel(x: jax.Array, labels: jax.Array, *, num_classes: int) -> jax.Arr
 
 
 def _kernel(features, labels, *, num_classes, n_dims):
-    return sfda_kernel(reduced(features, n_dims), labels, num_classes=num_classes)
+    return sfda_kernel(_stats.reduce_dims(features, n_dims), labels, num_classes=num_classes)
 
 
 def prepare_reduced(labels, num_classes, *, n, d, n_dims=None):
     """Class labels, and n_dims checked and clamped to min(N, D)."""
-    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, n_dims=_parc.check_n_dims(n_dims, n, d))
+    return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, n_dims=_validation.check_n_dims(n_dims, n, d))
 
 
 SPEC = _engine.EstimatorSpec(
