@@ -395,15 +395,10 @@ def test_knn_breaks_distance_ties_by_index_and_counts_split_votes():
 
 
 def test_registry():
-<<<<<<< HEAD
     assert set(NAMES + SEED_METHOD_NAMES) <= set(estimators.names())  # the later ones have their own test modules
     for name in estimators.names():
         assert estimators.spec(name).name == name and callable(estimators.get(name))
         assert getattr(estimators, name) is estimators.get(name)
-=======
-    breadth = {"sfda", "etran_energy", "etran_lda", "etran", "ped", "ncti"}  # tests/test_estimators_breadth_a.py
-    assert set(estimators.names()) == set(NAMES) | breadth
->>>>>>> i17a
     assert estimators.get("parc") is estimators.parc
     with pytest.raises(ValueError, match="available: parc"):
         estimators.get("nope")
