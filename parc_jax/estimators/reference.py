@@ -377,6 +377,7 @@ FUNCTIONS.update(
     ncti_feature_nuc=lambda *args: ncti_terms(*args)[0],
     ncti_cls_conf=lambda *args: ncti_terms(*args)[1],
     ncti_log_class_pred_nuc=lambda *args: ncti_terms(*args)[2],
+)
 
 
 # --- GBC, TransRate, LEAD, PACTran, RankMe, linear probes
