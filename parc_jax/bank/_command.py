@@ -13,9 +13,7 @@ import pathlib
 import ml_collections
 
 from parc_jax import _config
-from parc_jax.bank._entries import load_bank
 from parc_jax.bank._probe_files import read_probe_file
-from parc_jax.bank._probing import probe_bank
 from parc_jax.bank._ranking import DEFAULT_ESTIMATORS, Ranking, average, parse_estimators, rank_bank
 
 log = logging.getLogger(__name__)
@@ -75,6 +73,11 @@ def _check(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[Ranking]:
+    # Imported here: the model zoo (Flax) and the datasets (TFDS) take seconds to import, and ranking
+    # probe files needs neither.
+    from parc_jax.bank._entries import load_bank  # pylint: disable=import-outside-toplevel
+    from parc_jax.bank._probing import probe_bank  # pylint: disable=import-outside-toplevel
+
     entries = load_bank(",".join(config.models) if config.models else config.bank)
     if not config.include_own_source:
         own = [e.name for e in entries if e.source_dataset == config.dataset]

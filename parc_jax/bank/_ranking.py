@@ -16,7 +16,6 @@ from typing import Sequence
 
 import jax
 import numpy as np
-import scipy.stats
 
 from parc_jax import estimators as _estimators
 from parc_jax.bank._probe_files import ProbeRecord
@@ -58,7 +57,7 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     count as tied.
     """
     rounded = np.array([float(f"{v:.6g}") for v in scores])
-    return scipy.stats.rankdata(-rounded, method="min").astype(int)
+    return np.searchsorted(np.sort(-rounded), -rounded, side="left") + 1  # 1 + the number of better scores
 
 
 @dataclasses.dataclass
