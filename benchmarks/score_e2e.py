@@ -19,6 +19,10 @@ offline bank on Fashion-MNIST) with its probe sets cached, first run (empty comp
 
     python benchmarks/score_e2e.py                 # writes benchmarks/results/score_e2e.{json,md}
     python benchmarks/score_e2e.py --demo --repeats 5
+    python benchmarks/score_e2e.py --demo --before-root /tmp/parc_jax_before   # + an older checkout's command
+
+`--before-root` times the command of another checkout (e.g. ``git archive <commit> | tar -x -C
+/tmp/parc_jax_<commit>``) in the same repeats, so that before and after are measured under the same load.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def numpy_side(paths: list[str], out: str) -> None:
     for path in paths:
         with np.load(path) as z:
             features, probs, labels, c = z["features"], z["probs"], z["labels"], int(z["num_classes"])
-        reduced = PCA(n_components=32, svd_solver="randomized", iterated_power=1, random_state=0).fit_transform(features)
+        pca = PCA(n_components=32, svd_solver="randomized", iterated_power=1, random_state=0)
+        reduced = pca.fit_transform(features)
         scores["parc_f32"].append(reference.parc(reduced, labels, c))
         scores["logme"].append(reference.logme(features, labels, c))
         scores["leep"].append(reference.leep(probs, labels, c))
@@ -91,12 +96,15 @@ def numpy_side(paths: list[str], out: str) -> None:
         raise RuntimeError("the NumPy side imported parc_jax or JAX")
 
 
-def _timed(command: list[str], env: dict | None = None) -> dict:
-    """Wall and CPU (user + sys) seconds of one child process, and the load average before it."""
+def _timed(command: list[str], env: dict, cwd: pathlib.Path) -> dict:
+    """Wall and CPU (user + sys) seconds of one child process, and the load average before it.
+
+    `cwd` is outside every checkout: ``python -m`` puts the working directory first on the path.
+    """
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
@@ -105,31 +113,42 @@ def _timed(command: list[str], env: dict | None = None) -> dict:
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "load_before": round(load, 2)}
 
 
-def _environment() -> dict:
+def _environment(root: pathlib.Path = ROOT) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     return env
+
+
+def _sides(before_root: pathlib.Path | None) -> dict[str, dict]:
+    """{"": this checkout's environment, "before_": the older checkout's} (the latter with --before-root)."""
+    return {"": _environment(), **({"before_": _environment(before_root)} if before_root else {})}
 
 
 def _median(runs: list[dict], key: str) -> float:
     return round(statistics.median(r[key] for r in runs), 3)
 
 
-def probe_files_benchmark(repeats: int, work: pathlib.Path) -> dict:
+def probe_files_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib.Path | None = None) -> dict:
     paths = [str(p) for p in write_probe_files(work)]
-    env = _environment()
+    sides = _sides(before_root)
+    env = sides[""]
     command = [sys.executable, "-m", "parc_jax.score", "--probes", *paths, "--estimators", ",".join(ESTIMATORS)]
     one_thread = {**env, "OPENBLAS_NUM_THREADS": "1"}
-    runs = {"command_first": [], "command_rerun": [], "numpy": [], "numpy_1thread": []}
+    kinds = [f"{side}{kind}" for side in sides for kind in ("command_first", "command_rerun")]
+    runs = {kind: [] for kind in (*kinds, "numpy", "numpy_1thread")}
     for r in range(repeats):
-        cache = work / f"xla{r}"
-        for kind in ("command_first", "numpy", "command_rerun", "numpy_1thread"):
+        for kind in runs:
             if kind.startswith("numpy"):
-                argv = [sys.executable, __file__, "--numpy-side", str(work / "numpy.json"), *paths]
+                argv = [sys.executable, str(pathlib.Path(__file__).resolve()), "--numpy-side", str(work / "numpy.json"),
+                        *paths]
+                kind_env = one_thread if kind == "numpy_1thread" else env
             else:
-                argv = [*command, "--compilation-cache", str(cache), "--out", str(work / "command.json")]
-            runs[kind].append(_timed(argv, one_thread if kind == "numpy_1thread" else env))
-            print(f"repeat {r}: {kind:14s} {runs[kind][-1]}", flush=True)
+                side = kind[:-len("command_first")] if kind.endswith("command_first") else kind[:-len("command_rerun")]
+                argv = [*command, "--compilation-cache", str(work / f"{side}xla{r}"),
+                        "--out", str(work / f"{side}command.json")]
+                kind_env = sides[side]
+            runs[kind].append(_timed(argv, kind_env, work))
+            print(f"repeat {r}: {kind:22s} {runs[kind][-1]}", flush=True)
     command_scores = {row["model"]: row for row in json.loads((work / "command.json").read_text())["models"]}
     numpy_scores = json.loads((work / "numpy.json").read_text())
     agreement = {}
@@ -147,28 +166,29 @@ def probe_files_benchmark(repeats: int, work: pathlib.Path) -> dict:
                   "num_source_classes": NUM_SOURCE_CLASSES, "estimators": ESTIMATORS, "repeats": repeats},
         "runs": runs,
         "medians": medians,
-        "speedup_vs_numpy": {kind: round(numpy_wall / medians[kind]["wall_s"], 2) for kind in ("command_first",
-                                                                                                "command_rerun")},
-        "cpu_speedup_vs_numpy": {kind: round(numpy_cpu / medians[kind]["cpu_s"], 2)
-                                 for kind in ("command_first", "command_rerun")},
+        "speedup_vs_numpy": {kind: round(numpy_wall / medians[kind]["wall_s"], 2) for kind in kinds},
+        "cpu_speedup_vs_numpy": {kind: round(numpy_cpu / medians[kind]["cpu_s"], 2) for kind in kinds},
         "agreement_with_numpy": agreement,
     }
 
 
-def demo_benchmark(repeats: int, work: pathlib.Path) -> dict:
-    env = _environment()
+def demo_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib.Path | None = None) -> dict:
+    sides = _sides(before_root)
     command = [sys.executable, "-m", "parc_jax.score", "--cache-dir", str(work / "probes"),
                "--out", str(work / "demo.json")]
-    fill = _timed([*command, "--compilation-cache", str(work / "xla_fill")], env)
+    fill = _timed([*command, "--compilation-cache", str(work / "xla_fill")], sides[""], work)
     print(f"demo probes filled: {fill}", flush=True)
-    runs = {"first": [], "rerun": []}
+    runs = {f"{side}{kind}": [] for side in sides for kind in ("first", "rerun")}
     for r in range(repeats):
-        for kind in ("first", "rerun"):
-            runs[kind].append(_timed([*command, "--compilation-cache", str(work / f"xla_demo{r}")], env))
-            print(f"repeat {r}: demo {kind:6s} {runs[kind][-1]}", flush=True)
+        for kind in runs:
+            side = kind[:-len("first")] if kind.endswith("first") else kind[:-len("rerun")]
+            runs[kind].append(_timed([*command, "--compilation-cache", str(work / f"{side}xla_demo{r}")], sides[side],
+                                     work))
+            print(f"repeat {r}: demo {kind:12s} {runs[kind][-1]}", flush=True)
     medians = {kind: {"wall_s": _median(v, "wall_s"), "cpu_s": _median(v, "cpu_s")} for kind, v in runs.items()}
-    return {"probes_filled": fill, "runs": runs, "medians": medians, "before_s": DEMO_BEFORE_S,
-            "rerun_fraction_of_before": round(medians["rerun"]["wall_s"] / DEMO_BEFORE_S, 3)}
+    before = medians["before_rerun"]["wall_s"] if before_root else DEMO_BEFORE_S
+    return {"probes_filled": fill, "runs": runs, "medians": medians, "before_s": before,
+            "rerun_fraction_of_before": round(medians["rerun"]["wall_s"] / before, 3)}
 
 
 def _markdown(result: dict) -> str:
@@ -197,12 +217,15 @@ def _markdown(result: dict) -> str:
         ]
         m = files["medians"]
         names = {"numpy": "NumPy + scikit-learn", "numpy_1thread": "NumPy + scikit-learn, OPENBLAS_NUM_THREADS=1",
-                 "command_first": "command, first run (empty compilation cache)", "command_rerun": "command, rerun"}
-        for kind in ("numpy", "numpy_1thread", "command_first", "command_rerun"):
+                 "command_first": "command, first run (empty compilation cache)", "command_rerun": "command, rerun",
+                 "before_command_first": f"before ({result.get('before', '')}): first run",
+                 "before_command_rerun": f"before ({result.get('before', '')}): rerun"}
+        for kind in [k for k in names if k in m]:
             speed = files["speedup_vs_numpy"].get(kind)
             cpu_speed = files["cpu_speedup_vs_numpy"].get(kind)
             lines.append(f"| {names[kind]} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} | "
-                         f"{'' if speed is None else f'x{speed:.2f}'} | {'' if cpu_speed is None else f'x{cpu_speed:.2f}'} |")
+                         f"{'' if speed is None else f'x{speed:.2f}'} | "
+                         f"{'' if cpu_speed is None else f'x{cpu_speed:.2f}'} |")
         met = files["speedup_vs_numpy"]["command_rerun"] >= GOAL_RERUN_SPEEDUP and \
             files["speedup_vs_numpy"]["command_first"] >= 1.0
         lines += ["", f"goal (rerun >= x{GOAL_RERUN_SPEEDUP:g}, first run >= x1 in wall time): "
@@ -219,10 +242,12 @@ def _markdown(result: dict) -> str:
             "",
             "| run | wall s | CPU s |",
             "|---|---|---|",
-            f"| first (empty compilation cache) | {m['first']['wall_s']:.2f} | {m['first']['cpu_s']:.2f} |",
-            f"| rerun | {m['rerun']['wall_s']:.2f} | {m['rerun']['cpu_s']:.2f} |",
+            *[f"| {label} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} |" for kind, label in (
+                ("first", "first (empty compilation cache)"), ("rerun", "rerun"),
+                ("before_first", f"before ({result.get('before', '')}): first"),
+                ("before_rerun", f"before ({result.get('before', '')}): rerun")) if kind in m],
             "",
-            f"rerun / {demo['before_s']:g} s (before): {demo['rerun_fraction_of_before']:.2f} (goal < 0.25)",
+            f"rerun / before's rerun ({demo['before_s']:.2f} s): {demo['rerun_fraction_of_before']:.2f} (goal < 0.25)",
             "",
         ]
     return "\n".join(lines)
@@ -234,6 +259,7 @@ def main(argv=None) -> int:
     p.add_argument("--demo", action="store_true", help="also time the built-in demo (needs Fashion-MNIST)")
     p.add_argument("--no-probe-files", action="store_true", help="skip the probe-file comparison")
     p.add_argument("--tag", default="", help="suffix of the result files")
+    p.add_argument("--before-root", type=pathlib.Path, help="an older checkout whose command is timed alongside")
     p.add_argument("--numpy-side", nargs="+", metavar=("OUT", "FILES"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.numpy_side:
@@ -245,12 +271,16 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                             check=False).stdout.strip()
     result = {"machine": machine_stamp(), "commit": commit, "repeats": args.repeats}
+    if args.before_root:
+        result["before"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.before_root,
+                                          capture_output=True, text=True, check=False).stdout.strip() \
+            or args.before_root.name
     with tempfile.TemporaryDirectory(prefix="score_e2e_") as tmp:
         work = pathlib.Path(tmp)
         if not args.no_probe_files:
-            result["probe_files"] = probe_files_benchmark(args.repeats, work)
+            result["probe_files"] = probe_files_benchmark(args.repeats, work, args.before_root)
         if args.demo:
-            result["demo"] = demo_benchmark(args.repeats, work)
+            result["demo"] = demo_benchmark(args.repeats, work, args.before_root)
     result["machine"]["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     stem = RESULTS / f"score_e2e{'_' + args.tag if args.tag else ''}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from parc_jax import estimators, models
-from parc_jax.bank import VARIANTS, ProbeRecord, write_probe_file
-from parc_jax.bank import _entries, _ranking
+from parc_jax.bank import VARIANTS, ProbeRecord, _entries, _ranking, write_probe_file
 from parc_jax.extract import ProbeSet
 
 
