@@ -14,12 +14,9 @@ import time
 
 import ml_collections
 
-from parc_jax import _config, evaluation
-from parc_jax.bank._entries import load_bank
+from parc_jax import _config
 from parc_jax.bank._probe_files import read_probe_file
-from parc_jax.bank._probing import probe_bank
 from parc_jax.bank._ranking import DEFAULT_ESTIMATORS, Ranking, average, parse_estimators, rank_bank
-from parc_jax.evaluation import HISTORY_COLUMN, key_of
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +89,18 @@ def _check(config: ml_collections.ConfigDict) -> list[str]:
     if config.rank_by_history and not config.history:
         raise ValueError("rank_by_history needs a history table (--history FILE)")
     if config.history:
+        from parc_jax import evaluation  # pylint: disable=import-outside-toplevel
+
         evaluation.oracle_path(config.history)
     return names
 
 
 def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[Ranking]:
+    # Imported here: the model zoo (Flax) and the datasets (TFDS) take seconds to import, and ranking
+    # probe files needs neither.
+    from parc_jax.bank._entries import load_bank  # pylint: disable=import-outside-toplevel
+    from parc_jax.bank._probing import probe_bank  # pylint: disable=import-outside-toplevel
+
     entries = load_bank(",".join(config.models) if config.models else config.bank)
     if not config.include_own_source:
         own = [e.name for e in entries if e.source_dataset == config.dataset]
@@ -117,6 +121,9 @@ def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[
 
 def _with_history(result: Ranking, config: ml_collections.ConfigDict) -> Ranking:
     """The ranking with the history model's prediction as the column `history` (first if ranked by it)."""
+    from parc_jax import evaluation  # pylint: disable=import-outside-toplevel
+    from parc_jax.evaluation import HISTORY_COLUMN, key_of  # pylint: disable=import-outside-toplevel
+
     start = time.perf_counter()
     target = key_of(result.records[0].target_dataset or config.dataset)
     probes = list(config.history_probes)

@@ -29,6 +29,18 @@ from parc_jax import models
 BUILTIN_ROOT = pathlib.Path(__file__).resolve().parent / "builtin"
 
 
+def _describe(model: str, field: str) -> str:
+    """`models.describe(model).<field>` ("weights" or "source_dataset"), read from the zoo's factory where
+    it holds the field itself: `describe` builds the model's parameter shapes (seconds for an
+    EfficientNet), which a rerun that finds every probe set cached must not pay."""
+    factory = models.get_factory(model)
+    if field == "weights" and hasattr(factory, "weights_file"):
+        return factory.weights_file() or "random"
+    if field == "source_dataset" and hasattr(factory, "source_dataset"):
+        return factory.source_dataset
+    return getattr(models.describe(model), field)
+
+
 @dataclasses.dataclass(frozen=True)
 class BankEntry:
     """One model of a bank and where its weights come from."""
@@ -56,7 +68,7 @@ class BankEntry:
         if self.weights == "random":
             return "random"
         if self.weights is None:
-            found = models.describe(self.model).weights
+            found = _describe(self.model, "weights")
             if found == "random":
                 trained = [e.name for e in builtin_entries().values()
                            if e.model == self.model and e.weights not in (None, "random")]
@@ -141,7 +153,7 @@ def load_bank(spec: str) -> list[BankEntry]:
                 f"unknown bank or model {', '.join(unknown) or spec!r}; built-in banks: {', '.join(builtin_banks())}; "
                 f"zoo models: {', '.join(models.names())}; built-in bank entries: {', '.join(known)}"
             )
-        entries = [BankEntry(name=n, model=n, source_dataset=models.describe(n).source_dataset)
+        entries = [BankEntry(name=n, model=n, source_dataset=_describe(n, "source_dataset"))
                    if n in models.names() else known[n] for n in names]
     duplicates = {e.name for e in entries if sum(f.name == e.name for f in entries) > 1}
     if duplicates:
