@@ -137,7 +137,7 @@ def gram_eigh(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 # than TOP_EIGH_MAX_GROWTH times the smallest; eigenvalues <= TOP_EIGH_RESOLVED x the largest are float32 noise.
 TOP_EIGH_DENSE_MAX = 160
 TOP_EIGH_MAX_ROUNDS = 8
-TOP_EIGH_MAX_DEGREE = 8
+TOP_EIGH_MAX_DEGREE = 12
 TOP_EIGH_TOLERANCE = 4e-6
 TOP_EIGH_MAX_GROWTH = 1e4
 TOP_EIGH_RESOLVED = 1e-6
@@ -226,7 +226,7 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
         return _dense_top_eigh(g, k)
     p = min(-(-(k + max(k // 2, 16)) // 8) * 8, n)
     omega = jax.random.normal(jax.random.key(0), (n, p), g.dtype)
-    theta, q, gq = _rayleigh_ritz(g, jnp.linalg.qr(matmul(g, omega))[0])
+    theta, q, gq = _rayleigh_ritz(g, jnp.linalg.qr(matmul(g, matmul(g, omega)))[0])
 
     def converged(theta, q, gq):
         residuals = jnp.linalg.norm(gq[:, :k] - q[:, :k] * theta[:k], axis=0)
