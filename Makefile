@@ -1,12 +1,12 @@
 # Two entry points (see README Quickstart):
 #   make demo   set up everything, then rank the built-in bank on the default target
-#   make test   set up everything, then run the test suite
+#   make test   set up everything, then lint and run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test offline-data bench clean
+.PHONY: demo test lint offline-data bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ offline-data:
 	  || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"; \
 	else echo "note: run 'sudo apt-get install dataset-fashion-mnist' for the Fashion-MNIST target"; fi
 
-test: $(STAMP) offline-data
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) offline-data lint
 	$(PY) -m pytest -q -n 2 tests
 
 demo: $(STAMP) offline-data

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from parc_jax.estimators import _stats
+from parc_jax.estimators import _platform, _stats
 
 AXIS = "blocks"
 # Pair values per row block when the caller does not set block_size: 2^22 floats (16 MB per array) on
@@ -62,7 +62,7 @@ MAX_SEARCH_BINS = 2**24
 
 def max_group_capacity() -> int:
     """Largest number of G values sorted at once: 2^24 (64 MB) on the CPU, 2^27 on accelerators."""
-    return 2**24 if jax.default_backend() == "cpu" else 2**27
+    return 2**24 if _platform.is_cpu() else 2**27
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +86,8 @@ class BlockPlan:
 
 
 def _num_devices() -> int:
-    """Devices the blocks are dealt over: all local devices."""
-    return jax.local_device_count()
+    """Devices the blocks are dealt over: all local devices of the platform (`_platform.local_devices`)."""
+    return len(_platform.local_devices())
 
 
 def check_block_size(block_size) -> int | None:
@@ -104,7 +104,7 @@ def plan_blocks(n: int, block_size: int | None, *, folded: bool = False) -> Bloc
     `folded`: the blocks cover the first half of the rows only, each row paired with its mirror row.
     """
     rows_needed = -(-n // 2) if folded else n
-    elements = BLOCK_ELEMENTS.get(jax.default_backend(), ACCELERATOR_BLOCK_ELEMENTS)
+    elements = BLOCK_ELEMENTS.get(_platform.current(), ACCELERATOR_BLOCK_ELEMENTS)
     rows = block_size if block_size is not None else max(1, elements // n)
     rows = min(rows, rows_needed)
     num_devices = _num_devices()
@@ -113,7 +113,7 @@ def plan_blocks(n: int, block_size: int | None, *, folded: bool = False) -> Bloc
 
 
 def _mesh(plan: BlockPlan) -> jax.sharding.Mesh:
-    return jax.sharding.Mesh(np.array(jax.local_devices()[: plan.num_devices]), (AXIS,))
+    return jax.sharding.Mesh(np.array(_platform.local_devices()[: plan.num_devices]), (AXIS,))
 
 
 def _row_ids(plan: BlockPlan) -> jax.Array:

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax.estimators import _validation
+from parc_jax.estimators import _platform, _validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,23 +70,30 @@ _ELEMENTS_PER_STEP = {
 
 
 def models_per_step(n: int, d: int, input_kind: str) -> int:
-    """How many models of N probe samples and D columns `run_bank` vectorises together."""
-    machine = "cpu" if jax.default_backend() == "cpu" else "accelerator"
+    """How many models of N probe samples and D columns `run_bank` vectorises together on the platform
+    the program is built for (`_platform.current`)."""
+    machine = "cpu" if _platform.is_cpu() else "accelerator"
     width = d if input_kind == "probs" else max(n, d)
     return max(1, _ELEMENTS_PER_STEP[machine][input_kind] // (n * width))
 
 
-@functools.lru_cache(maxsize=None)
-def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str) -> Callable:
-    """The jitted kernel for one set of static options (cached); for banks, mapped over the models.
+# Jitted programs kept by `compiled` (each holds its traces and executables).
+_PROGRAMS_KEPT = 64
 
-    A bank [M, N, D] is scored `models_per_step` models at a time (`map_in_steps`); one compiled
-    program whatever M. The bank program returns the [M] scores and each model's
-    `_validation.kernel_summary`, so that the value checks ride along in the same dispatch.
+
+@functools.lru_cache(maxsize=_PROGRAMS_KEPT)
+def compiled(
+    kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str, platform: str
+) -> Callable:
+    """The jitted kernel for one set of static options and one platform (cached); for banks, mapped over
+    the models.
+
+    The kernel is traced inside `_platform.building_for(platform)`, so that its CPU or accelerator
+    routes follow the devices of the inputs. A bank [M, N, D] is scored `models_per_step` models at a
+    time (`map_in_steps`); one compiled program whatever M. The bank program returns the [M] scores and
+    each model's `_validation.kernel_summary`, so that the value checks ride along in the same dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
-    if not batched:
-        return jax.jit(fn)
 
     def bank(xs, *label_args):
         def one(x):
@@ -95,7 +102,13 @@ def compiled(kernel: Callable, static_items: tuple, num_label_args: int, batched
         step = models_per_step(xs.shape[1], xs.shape[2], input_kind)
         return map_in_steps(one, xs, step)
 
-    return jax.jit(bank)
+    program = bank if batched else fn
+
+    def traced_for_platform(*args):
+        with _platform.building_for(platform):
+            return program(*args)
+
+    return jax.jit(traced_for_platform)
 
 
 def map_in_steps(one: Callable, xs: jax.Array, step: int):
@@ -119,44 +132,47 @@ def map_in_steps(one: Callable, xs: jax.Array, step: int):
     return jax.tree.map(lambda *pieces: jnp.concatenate(pieces), *parts)
 
 
-def computed_unless(ok: jax.Array, value: jax.Array, fallback: Callable, *operands) -> jax.Array:
+def computed_unless(ok: jax.Array, value, fallback: Callable, *operands):
     """`value` if `ok`, else `fallback(*operands)`; the fallback is computed only where it is needed.
 
-    For one model this is a `lax.cond`. Under `vmap` (a bank) a cond turns into a select that runs
-    the fallback for every model, so the batched form loops over the models with one real cond each
-    (`lax.map`), and skips even that loop when every model is ok. Operands that are not batched
-    (labels shared by the bank) stay unbatched.
+    `value` is an array or a pytree of arrays (the fallback returns the same structure). For one model
+    this is a `lax.cond`. Under `vmap` (a bank) a cond turns into a select that runs the fallback for
+    every model, so the batched form loops over the models with one real cond each (`lax.map`), and
+    skips even that loop when every model is ok. Operands that are not batched (labels shared by the
+    bank) stay unbatched.
     """
+    leaves, tree = jax.tree.flatten(value)
 
-    def choose(ok, value, *operands):
-        return jax.lax.cond(ok, lambda: value, lambda: fallback(*operands).astype(value.dtype))
+    def cond(ok, leaves, operands):
+        computed = lambda: [r.astype(v.dtype) for r, v in zip(jax.tree.leaves(fallback(*operands)), leaves)]  # noqa: E731
+        return jax.lax.cond(ok, lambda: list(leaves), computed)
 
     @jax.custom_batching.custom_vmap
-    def pick(ok, value, *operands):
-        return choose(ok, value, *operands)
+    def pick(ok, leaves, operands):
+        return cond(ok, leaves, operands)
 
     @pick.def_vmap
-    def pick_batched(axis_size, in_batched, ok, value, *operands):
-        ok_batched, value_batched, *operand_batched = in_batched
+    def pick_batched(axis_size, in_batched, ok, leaves, operands):
+        ok_batched, leaves_batched, operands_batched = in_batched
         ok = ok if ok_batched else jnp.broadcast_to(ok, (axis_size,))
-        value = value if value_batched else jnp.broadcast_to(value, (axis_size, *value.shape))
-        per_model = [x for x, batched in zip(operands, operand_batched) if batched]
+        leaves = [v if b else jnp.broadcast_to(v, (axis_size, *v.shape)) for v, b in zip(leaves, leaves_batched)]
+        per_model = [x for x, batched in zip(operands, operands_batched) if batched]
 
         def one(args):
-            ok_i, value_i, *per_model_i = args
+            ok_i, leaves_i, per_model_i = args
             given = iter(per_model_i)
-            return choose(ok_i, value_i, *[next(given) if b else x for x, b in zip(operands, operand_batched)])
+            return cond(ok_i, leaves_i, [next(given) if b else x for x, b in zip(operands, operands_batched)])
 
-        loop = lambda: jax.lax.map(one, (ok, value, *per_model))  # noqa: E731
-        return jax.lax.cond(jnp.all(ok), lambda: value, loop), True
+        loop = lambda: jax.lax.map(one, (ok, leaves, per_model))  # noqa: E731
+        return jax.lax.cond(jnp.all(ok), lambda: leaves, loop), [True] * len(leaves)
 
-    return pick(ok, value, *operands)
+    return jax.tree.unflatten(tree, pick(ok, leaves, list(operands)))
 
 
 _row_summary = jax.jit(_validation.row_summary, static_argnames="input_kind")
-# (kernel, static options, input shape, label shapes) of the bank programs that have run: their
-# values are checked from the summary the program returns.
-_warm_programs: set = set()
+# (kernel, static options, input shape, label shapes, platform) of the last bank programs that have run:
+# their values are checked from the summary the program returns.
+_warm_programs: collections.OrderedDict = collections.OrderedDict()
 
 
 def _check_shape(spec: EstimatorSpec, x, num_rows: int, *, bank: bool = False):
@@ -179,7 +195,7 @@ _PREPARED_KEPT = 32
 _prepared: collections.OrderedDict = collections.OrderedDict()
 
 
-def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts: dict):
+def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts: dict, platform: str):
     """A hashable key of the labels' values (a 16-byte digest) and the options (types included, so that
     5.0 is not 5), or None for traced, object or unhashable ones (prepared, and rejected, every time)."""
     if _validation.is_traced(labels):
@@ -190,21 +206,24 @@ def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts:
             return None
         options = tuple((name, type(value).__name__, value) for name, value in sorted(opts.items()))
         digest = hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8), digest_size=16).digest()
-        key = (spec.name, array.dtype.str, array.shape, digest, type(num_classes).__name__, num_classes, n, d, options)
+        key = (spec.name, platform, array.dtype.str, array.shape, digest, type(num_classes).__name__, num_classes, n, d,
+               options)
         hash(key)
     except (TypeError, ValueError):
         return None
     return key
 
 
-def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict) -> tuple[tuple, tuple]:
-    """The kernel's label arguments and its static options (as the hashable key of `compiled`)."""
+def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict, platform: str) -> tuple[tuple, tuple]:
+    """The kernel's label arguments and its static options (as the hashable key of `compiled`), prepared
+    for `platform` (block plans depend on it)."""
     n, d = x.shape[-2], x.shape[-1]
-    key = _content_key(spec, labels, num_classes, n, d, opts)
+    key = _content_key(spec, labels, num_classes, n, d, opts, platform)
     if key in _prepared:
         _prepared.move_to_end(key)
         return _prepared[key]
-    label_args, static = spec.prepare(labels, num_classes, n=n, d=d, **opts)
+    with _platform.building_for(platform):
+        label_args, static = spec.prepare(labels, num_classes, n=n, d=d, **opts)
     prepared = label_args, tuple(sorted(static.items()))
     if key is not None and not _validation.is_traced(*label_args):  # under a user's jit they are tracers
         _prepared[key] = prepared
@@ -220,15 +239,19 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
     The first time a program meets these shapes its input values are checked on their own, before
     it is compiled; afterwards the check reads the `kernel_summary` the program returns with the scores.
     """
-    label_args, static_items = _prepare(spec, xs, labels, num_classes, opts)
     xs = jnp.asarray(xs, jnp.float32)
-    key = (spec.kernel, static_items, xs.shape, tuple(np.shape(a) for a in label_args))
+    platform = _platform.of(xs)
+    label_args, static_items = _prepare(spec, xs, labels, num_classes, opts, platform)
+    key = (spec.kernel, static_items, xs.shape, tuple(np.shape(a) for a in label_args), platform)
     if key not in _warm_programs:
         summary = jax.device_get(_row_summary(xs, input_kind=spec.input_kind))
         _validation.check_values(summary, spec.input_kind, xs.shape, models)
-    fn = compiled(spec.kernel, static_items, len(label_args), True, spec.input_kind)
+    fn = compiled(spec.kernel, static_items, len(label_args), True, spec.input_kind, platform)
     scores, summary = fn(xs, *label_args)
-    _warm_programs.add(key)
+    _warm_programs[key] = None
+    _warm_programs.move_to_end(key)
+    if len(_warm_programs) > _PROGRAMS_KEPT:
+        _warm_programs.popitem(last=False)
 
     def checked_scores():
         if not np.all(jax.device_get(summary)):  # find and name the first bad row
@@ -248,8 +271,9 @@ def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     """
     x = _check_shape(spec, x, _num_rows(spec, labels))
     if _validation.is_traced(x):
-        label_args, static_items = _prepare(spec, x, labels, num_classes, opts)
-        fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind)
+        platform = _platform.current()
+        label_args, static_items = _prepare(spec, x, labels, num_classes, opts, platform)
+        fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind, platform)
         return fn(jnp.asarray(x, jnp.float32), *label_args)
     value = _score_bank(spec, jnp.asarray(x)[None], labels, num_classes, opts)()[0]
     return _validation.check_result(value, spec.name)

@@ -1,0 +1,105 @@
+"""Exact PCA (`_stats.exact_pca`, `_stats.top_eigh`) against a float64 NumPy SVD, and the choice of CPU or
+accelerator routes from the devices of the inputs (`_platform`)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from parc_jax import estimators
+from parc_jax.estimators import _engine, _leep, _platform, _stats, reference
+
+
+def _features(n, d, *, rank=None, decay=1.0, seed=0):
+    """Gaussian features with singular values ~ k^-decay (k = 1..rank), plus an offset."""
+    rng = np.random.default_rng(seed)
+    rank = min(n, d) if rank is None else rank
+    left = np.linalg.qr(rng.normal(size=(n, rank)))[0]
+    right = np.linalg.qr(rng.normal(size=(d, rank)))[0]
+    scale = np.arange(1, rank + 1, dtype=np.float64) ** -decay
+    return ((left * scale) @ right.T * 100 + 3.0).astype(np.float32)
+
+
+def _assert_matches_float64(ours, x, n_dims, columns=None):
+    expected = reference._pca(x, n_dims)
+    columns = n_dims if columns is None else columns
+    ours, expected = np.asarray(ours, np.float64)[:, :columns], expected[:, :columns]
+    # signs: the largest-magnitude loading positive, so each column agrees with the float64 one, not its negative
+    assert (np.sum(ours * expected, axis=0) > 0).all()
+    np.testing.assert_allclose(ours, expected, atol=2e-3 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize(
+    "n,d",
+    [(300, 700), (700, 260), (60, 90), (90, 60)],
+    ids=["N<D iterative", "N>D iterative", "N<D dense", "N>D dense"],
+)
+def test_exact_pca_matches_float64_svd(n, d):
+    x = _features(n, d, decay=0.5)
+    _assert_matches_float64(jax.jit(_stats.exact_pca, static_argnums=1)(x, 24), x, 24)
+
+
+def test_exact_pca_rank_deficient():
+    """Beyond the numerical rank the scores are 0 (a float64 SVD gives rounding noise there)."""
+    x = _features(300, 500, rank=10)
+    ours = np.asarray(_stats.exact_pca(x, 16))
+    _assert_matches_float64(ours, x, 16, columns=10)
+    assert (ours[:, 10:] == 0).all()
+
+
+def test_top_eigh_matches_dense_eigh_converged_or_not():
+    """A decaying spectrum converges in a few rounds; an isotropic one (no gap below the 16th eigenvalue)
+    takes the dense fallback. Both agree with float64 eigenvalues, in one bank and one at a time."""
+    rng = np.random.default_rng(1)
+    decaying = _features(400, 900, decay=0.7)
+    flat = rng.normal(size=(400, 4000)).astype(np.float32)
+    grams = jnp.stack([_stats.gram(jnp.asarray(x - x.mean(0))) for x in (decaying, flat)])
+    batched = jax.jit(jax.vmap(lambda g: _stats.top_eigh(g, 16)))(grams)
+    for i, g in enumerate(np.asarray(grams, np.float64)):
+        expected = np.linalg.eigvalsh(g)[::-1][:16]
+        values, vectors = jax.jit(_stats.top_eigh, static_argnums=1)(grams[i], 16)
+        np.testing.assert_allclose(values, expected, rtol=1e-4)
+        np.testing.assert_allclose(batched[0][i], expected, rtol=1e-4)
+        residual = np.linalg.norm(g @ vectors - np.asarray(vectors) * np.asarray(values), axis=0)
+        assert residual.max() <= 1e-5 * expected[0]
+
+
+def test_parc_n_dims_agrees_with_float64_pca_parc():
+    x = _features(300, 700, decay=0.5, seed=3)
+    labels = np.arange(300) % 7
+    expected = reference.parc(x, labels, 7, n_dims=24)
+    assert float(estimators.parc(x, labels, 7, n_dims=24)) == pytest.approx(expected, abs=0.05)
+
+
+def test_platform_follows_the_inputs_not_the_default_backend(monkeypatch):
+    """Arrays on a CPU build CPU programs even where the default backend is an accelerator."""
+    x = jax.device_put(np.ones((3, 4), np.float32), jax.devices("cpu")[0])
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert _platform.of(x) == "cpu"
+    assert _platform.of(np.ones(3)) == "gpu"  # host arrays go to the default device
+    seen = []
+    real = _engine.models_per_step
+    monkeypatch.setattr(_engine, "models_per_step", lambda *a: seen.append(_platform.current()) or real(*a))
+    features = jax.device_put(np.random.default_rng(0).normal(size=(2, 41, 5)).astype(np.float32), x.devices().pop())
+    estimators.score_bank("knn", features, np.arange(41) % 3, 3)
+    assert seen == ["cpu"]
+    assert _platform.current() == "gpu"  # outside the engine: the default backend
+
+
+@pytest.mark.parametrize("platform", ["cpu", "gpu"])
+def test_cpu_and_accelerator_routes_agree(platform):
+    """The accelerator routes (one-hot LEEP product, unblocked Gram) traced on this CPU give the CPU
+    routes' numbers."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(60, 9)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.arange(60) % 4
+    (label_args, static) = _leep._prepare(labels, 4, n=60, d=9)
+    x = rng.normal(size=(300, 1100)).astype(np.float32)
+    with _platform.building_for(platform):
+        leep = jax.jit(lambda p, *a: _leep._kernel(p, *a, **static))(probs, *label_args)
+        gram = jax.jit(_stats.gram)(x)
+        blocks = len(_stats.row_blocks(jnp.zeros((300, 1100)))[0])
+    assert blocks == (3 if platform == "cpu" else 1)
+    assert float(leep) == pytest.approx(reference.leep(probs, labels, 4), rel=1e-5)
+    np.testing.assert_allclose(gram, x.astype(np.float64) @ x.T.astype(np.float64), rtol=1e-4, atol=1e-2)
