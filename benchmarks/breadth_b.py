@@ -24,8 +24,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-
 from estimators import GOAL, make_bank  # noqa: E402
+
 from parc_jax import estimators  # noqa: E402
 from parc_jax.estimators import reference  # noqa: E402
 

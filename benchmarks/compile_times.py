@@ -130,19 +130,36 @@ def main(argv=None):
     for label, name, opts in VARIANTS:
         if wanted is not None and label not in wanted:
             continue
-        command = [sys.executable, __file__, "--child", json.dumps([name, opts]), "--models", str(args.models),
-                   "--n", str(args.n), "--d", str(args.d), "--classes", str(args.classes),
-                   "--warm-calls", str(args.warm_calls)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            json.dumps([name, opts]),
+            "--models",
+            str(args.models),
+            "--n",
+            str(args.n),
+            "--d",
+            str(args.d),
+            "--classes",
+            str(args.classes),
+            "--warm-calls",
+            str(args.warm_calls),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         row = dict(variant=label, **json.loads(output.strip().splitlines()[-1]))
         rows.append(row)
-        print(f"{label:>18}: first {row['first_s']:6.2f} s  warm {row['warm_s'] * 1e3:8.1f} ms  "
-              f"compile {row['compile_s']:5.2f} s  (trace {row.get('trace_s', 0):.2f}, lower "
-              f"{row.get('lower_s', 0):.2f}, xla {row.get('xla_s', 0):.2f})", flush=True)
+        print(
+            f"{label:>18}: first {row['first_s']:6.2f} s  warm {row['warm_s'] * 1e3:8.1f} ms  "
+            f"compile {row['compile_s']:5.2f} s  (trace {row.get('trace_s', 0):.2f}, lower "
+            f"{row.get('lower_s', 0):.2f}, xla {row.get('xla_s', 0):.2f})",
+            flush=True,
+        )
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"compile_times_{tag}.json").write_text(json.dumps(dict(machine=machine, shape=shape, rows=rows),
-                                                                  indent=1))
+    (RESULTS / f"compile_times_{tag}.json").write_text(
+        json.dumps(dict(machine=machine, shape=shape, rows=rows), indent=1)
+    )
     report = markdown(machine, shape, rows)
     (RESULTS / f"compile_times_{tag}.md").write_text(report)
     print(report)

@@ -58,10 +58,16 @@ class Photos(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _info(self):
         shape = (375, 500, 3) if self.builder_config.name == "fixed" else (None, None, 3)
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=shape, encoding_format="jpeg"),
-            "label": tfds.features.ClassLabel(names=["cat", "coffee", "astronaut"])}),
-            supervised_keys=("image", "label"))
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=shape, encoding_format="jpeg"),
+                    "label": tfds.features.ClassLabel(names=["cat", "coffee", "astronaut"]),
+                }
+            ),
+            supervised_keys=("image", "label"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples()}
@@ -75,7 +81,7 @@ class Photos(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             ch, cw = int(rng.integers(h // 2, h + 1)), int(rng.integers(w // 2, w + 1))
             top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
             size = (500, 375) if self.builder_config.name == "fixed" else tuple(rng.integers(300, 501, 2))
-            crop = Image.fromarray(img[top:top + ch, left:left + cw]).resize(size, Image.Resampling.BILINEAR)
+            crop = Image.fromarray(img[top : top + ch, left : left + cw]).resize(size, Image.Resampling.BILINEAR)
             buf = io.BytesIO()
             crop.save(buf, format="JPEG", quality=90)
             yield i, {"image": buf.getvalue(), "label": i % 3}
@@ -99,17 +105,27 @@ def bench(name: str, ds: data.Dataset, args) -> dict:
     n_batches = max(1, args.images // args.batch_size)
     idx = np.arange((n_batches + 1) * args.batch_size) % len(ds)
     shapes = {ds[i]["image"].shape for i in range(min(len(ds), 64))}
-    row = {"dataset": name, "examples": len(ds), "timed_images": n_batches * args.batch_size,
-           "stored_shape": list(ds.image_shape), "distinct_shapes_in_first_64": len(shapes)}
+    row = {
+        "dataset": name,
+        "examples": len(ds),
+        "timed_images": n_batches * args.batch_size,
+        "stored_shape": list(ds.image_shape),
+        "distinct_shapes_in_first_64": len(shapes),
+    }
     programs = models.preprocess_images._cache_size()
     _, row["read_img_s"] = _rate(ds.batches(args.batch_size, indices=idx, preprocessing=PREP), lambda b: None)
     row["first_s"], row["eval_224_img_s"] = _rate(
         ds.batches(args.batch_size, indices=idx, preprocessing=PREP),
-        lambda b: data.eval_transform(b["image"], PREP).block_until_ready())
+        lambda b: data.eval_transform(b["image"], PREP).block_until_ready(),
+    )
     row["programs"] = models.preprocess_images._cache_size() - programs
     stream = finetune.TrainStream(
-        ds, args.batch_size, seed=0, preprocessing=PREP,
-        transform=lambda images, step: data.train_transform(images, PREP, seed=0, step=step))
+        ds,
+        args.batch_size,
+        seed=0,
+        preprocessing=PREP,
+        transform=lambda images, step: data.train_transform(images, PREP, seed=0, step=step),
+    )
     batches = ({"image": stream(t)[0], "label": np.zeros(args.batch_size)} for t in range(n_batches + 1))
     _, row["train_224_img_s"] = _rate(batches, lambda b: b["image"].block_until_ready())
     logging.info("%s", row)
@@ -138,26 +154,36 @@ def main():
     tag = args.tag or jax.default_backend()
     machine = _machine.describe()
     fixed, varying = rows[0]["eval_224_img_s"], rows[1]["eval_224_img_s"]
-    result = {"machine": machine, "batch_size": args.batch_size, "varying_over_fixed_eval": varying / fixed,
-              "results": rows}
+    result = {
+        "machine": machine,
+        "batch_size": args.batch_size,
+        "varying_over_fixed_eval": varying / fixed,
+        "results": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"data_loader_{tag}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
-        f"# parc_jax.data loader throughput ({tag})", "",
+        f"# parc_jax.data loader throughput ({tag})",
+        "",
         f"{machine['date']}; {machine['cpu']} ({machine['cores']} cores); jax {machine['jax']} on "
         f"{machine['backend']} ({machine['device']}); batch {args.batch_size}; images/s after one warm-up "
         "batch. `read`: uint8 batches with the model's preprocessing (varying sizes: resampled on the host to "
         "256 x 256); `eval 224`: + resize 256 + centre crop 224 + RGB + normalise on the device; `train 224`: "
         "shuffled stream + random resized crop + flip; `first (s)`: the warm-up eval batch; `programs`: eval "
-        f"programs compiled. 1-minute load average: {machine['load_average_1min'] or 0:.1f}.", "",
-        f"Varying sizes / fixed size, eval 224 images/s: **{varying / fixed:.2f}**.", "",
+        f"programs compiled. 1-minute load average: {machine['load_average_1min'] or 0:.1f}.",
+        "",
+        f"Varying sizes / fixed size, eval 224 images/s: **{varying / fixed:.2f}**.",
+        "",
         "| dataset | examples | stored shape | shapes (first 64) | read img/s | eval 224 img/s | train 224 img/s "
         "| first (s) | programs |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['examples']} | {tuple(r['stored_shape'])} | "
-                     f"{r['distinct_shapes_in_first_64']} | {r['read_img_s']:,.0f} | {r['eval_224_img_s']:,.0f} | "
-                     f"{r['train_224_img_s']:,.0f} | {r['first_s']:.2f} | {r['programs']} |")
+        lines.append(
+            f"| {r['dataset']} | {r['examples']} | {tuple(r['stored_shape'])} | "
+            f"{r['distinct_shapes_in_first_64']} | {r['read_img_s']:,.0f} | {r['eval_224_img_s']:,.0f} | "
+            f"{r['train_224_img_s']:,.0f} | {r['first_s']:.2f} | {r['programs']} |"
+        )
     (RESULTS / f"data_loader_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

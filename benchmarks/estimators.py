@@ -41,8 +41,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-
 from _machine import describe  # noqa: E402
+
 from parc_jax import estimators  # noqa: E402
 from parc_jax.estimators import _engine, reference  # noqa: E402
 
@@ -106,11 +106,24 @@ def time_bank_estimator(name, features, probs, labels, step, auto_step, numpy_pe
     ours = statistics.median(times) if times else first
     used = auto_step(GOAL["N"], bank.shape[2], estimators.spec(name).input_kind) if step == "auto" else int(step)
     theirs = numpy_per_model.get(name, float("nan")) * m
-    print(f"bank M={m} step={step}({used}) {name:>7}: first {first:7.2f} s  median {ours * 1e3:9.1f} ms "
-          f"({len(times)} calls)  numpy-loop estimate {theirs:8.1f} s  x{theirs / ours:.0f}", flush=True)
-    return dict(estimator=name, M=m, **{k: GOAL[k] for k in "NDC"}, step=str(step), models_per_step=used,
-                first_call_s=first, jax_s=ours, timed_calls=len(times), numpy_estimate_s=theirs,
-                speedup=theirs / ours, finite_scores=bool(np.isfinite(np.asarray(scores)).all()))
+    print(
+        f"bank M={m} step={step}({used}) {name:>7}: first {first:7.2f} s  median {ours * 1e3:9.1f} ms "
+        f"({len(times)} calls)  numpy-loop estimate {theirs:8.1f} s  x{theirs / ours:.0f}",
+        flush=True,
+    )
+    return dict(
+        estimator=name,
+        M=m,
+        **{k: GOAL[k] for k in "NDC"},
+        step=str(step),
+        models_per_step=used,
+        first_call_s=first,
+        jax_s=ours,
+        timed_calls=len(times),
+        numpy_estimate_s=theirs,
+        speedup=theirs / ours,
+        finite_scores=bool(np.isfinite(np.asarray(scores)).all()),
+    )
 
 
 def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5):
@@ -124,8 +137,11 @@ def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5
         try:
             for name in names:
                 try:
-                    rows.append(time_bank_estimator(name, features, probs, labels, step, auto_step, numpy_per_model,
-                                                    budget_s, max_calls))
+                    rows.append(
+                        time_bank_estimator(
+                            name, features, probs, labels, step, auto_step, numpy_per_model, budget_s, max_calls
+                        )
+                    )
                 except Exception as error:  # one failing estimator must not lose the others' numbers
                     print(f"bank M={m} step={step} {name}: FAILED {type(error).__name__}: {error}", flush=True)
         finally:
@@ -179,24 +195,46 @@ def run_config(m, n, d, c, *, blocks, calls, numpy_models, names):
     rows = []
     for name in names:
         bank = probs if estimators.spec(name).input_kind == "probs" else features
-        ours, theirs, timed = time_side_by_side(name, bank, labels, c, blocks=blocks, calls=calls,
-                                                numpy_models=numpy_models)
-        rows.append(dict(estimator=name, M=m, N=n, D=d, C=c, jax_s=ours, numpy_s=theirs,
-                         speedup=theirs / ours, numpy_models_timed=timed, timed_calls=blocks * calls))
-        print(f"M={m:>3} N={n:>5} D={d:>5} C={c:>4} {name:>7}: jax {ours * 1e3:9.1f} ms  "
-              f"numpy {theirs * 1e3:10.1f} ms  x{theirs / ours:7.1f}", flush=True)
+        ours, theirs, timed = time_side_by_side(
+            name, bank, labels, c, blocks=blocks, calls=calls, numpy_models=numpy_models
+        )
+        rows.append(
+            dict(
+                estimator=name,
+                M=m,
+                N=n,
+                D=d,
+                C=c,
+                jax_s=ours,
+                numpy_s=theirs,
+                speedup=theirs / ours,
+                numpy_models_timed=timed,
+                timed_calls=blocks * calls,
+            )
+        )
+        print(
+            f"M={m:>3} N={n:>5} D={d:>5} C={c:>4} {name:>7}: jax {ours * 1e3:9.1f} ms  "
+            f"numpy {theirs * 1e3:10.1f} ms  x{theirs / ours:7.1f}",
+            flush=True,
+        )
     return rows
 
 
 def bank_markdown(bank_rows) -> list[str]:
     m = bank_rows[0]["M"]
-    lines = ["", f"Every estimator on one bank of M={m} models (N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']}; "
-             "median call; NumPy loop estimated as the goal run's time per model x M):", "",
-             "| step | estimator | models per step | first call (compile) | parc_jax | NumPy loop (est.) | speed-up |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "",
+        f"Every estimator on one bank of M={m} models (N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']}; "
+        "median call; NumPy loop estimated as the goal run's time per model x M):",
+        "",
+        "| step | estimator | models per step | first call (compile) | parc_jax | NumPy loop (est.) | speed-up |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in bank_rows:
-        lines.append(f"| {r['step']} | {r['estimator']} | {r['models_per_step']} | {r['first_call_s']:.1f} s | "
-                     f"{r['jax_s'] * 1e3:.1f} ms | {r['numpy_estimate_s']:.2f} s | x{r['speedup']:.0f} |")
+        lines.append(
+            f"| {r['step']} | {r['estimator']} | {r['models_per_step']} | {r['first_call_s']:.1f} s | "
+            f"{r['jax_s'] * 1e3:.1f} ms | {r['numpy_estimate_s']:.2f} s | x{r['speedup']:.0f} |"
+        )
     for step in dict.fromkeys(r["step"] for r in bank_rows):
         total = sum(r["jax_s"] for r in bank_rows if r["step"] == step)
         lines.append(f"| {step} | **all estimators** | | | **{total * 1e3:.0f} ms** | | |")
@@ -205,14 +243,18 @@ def bank_markdown(bank_rows) -> list[str]:
 
 def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
     lines = [
-        f"# Estimator speed: parc_jax vs a float64 NumPy loop over models",
+        "# Estimator speed: parc_jax vs a float64 NumPy loop over models",
         "",
         f"{machine['date']}; {machine['cpu']} ({machine['cores']} cores, 1-min load {machine['load_average_1min']}); "
         f"JAX {machine['jax']} on {machine['backend']} ({machine['device']}).",
         "",
         f"Goal configuration M={GOAL['M']}, N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']} (whole bank, median"
-        + (f"; NumPy timed on {goal_rows[0]['numpy_models_timed']} of {GOAL['M']} models and scaled"
-           if goal_rows and goal_rows[0]["numpy_models_timed"] < GOAL["M"] else "") + "):",
+        + (
+            f"; NumPy timed on {goal_rows[0]['numpy_models_timed']} of {GOAL['M']} models and scaled"
+            if goal_rows and goal_rows[0]["numpy_models_timed"] < GOAL["M"]
+            else ""
+        )
+        + "):",
         "",
         "| estimator | parc_jax | NumPy loop | speed-up | goal |",
         "|---|---:|---:|---:|---:|",
@@ -220,12 +262,18 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
     for r in goal_rows:
         goal = GOALS[r["estimator"]]
         mark = "met" if r["speedup"] >= goal else "NOT met"
-        lines.append(f"| {r['estimator']} | {r['jax_s'] * 1e3:.1f} ms | {r['numpy_s'] * 1e3:.1f} ms | "
-                     f"x{r['speedup']:.2f} | x{goal} ({mark}) |")
+        lines.append(
+            f"| {r['estimator']} | {r['jax_s'] * 1e3:.1f} ms | {r['numpy_s'] * 1e3:.1f} ms | "
+            f"x{r['speedup']:.2f} | x{goal} ({mark}) |"
+        )
     if sweep_rows:
         timed = max(r["numpy_models_timed"] for r in sweep_rows)
-        lines += ["", "Sweep (speed-up = NumPy loop time / parc_jax time; NumPy timed on "
-                  f"min(M, {timed}) models and scaled to M):", ""]
+        lines += [
+            "",
+            "Sweep (speed-up = NumPy loop time / parc_jax time; NumPy timed on "
+            f"min(M, {timed}) models and scaled to M):",
+            "",
+        ]
         names = sorted({r["estimator"] for r in sweep_rows}, key=list(GOALS).index)
         lines.append("| M | N | D | C | " + " | ".join(names) + " |")
         lines.append("|---" * 4 + "|---:" * len(names) + "|")
@@ -241,18 +289,25 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the goal configuration only")
-    parser.add_argument("--calls", type=int, default=10,
-                        help="timed calls per side and block of the goal configuration (3 blocks)")
+    parser.add_argument(
+        "--calls", type=int, default=10, help="timed calls per side and block of the goal configuration (3 blocks)"
+    )
     parser.add_argument("--sweep-calls", type=int, default=2, help="timed calls per side and block in the sweep")
     parser.add_argument("--numpy-models", type=int, default=2, help="NumPy models timed per sweep config")
-    parser.add_argument("--goal-numpy-models", type=int, default=GOAL["M"],
-                        help="NumPy models timed in the goal configuration (default: all)")
+    parser.add_argument(
+        "--goal-numpy-models",
+        type=int,
+        default=GOAL["M"],
+        help="NumPy models timed in the goal configuration (default: all)",
+    )
     parser.add_argument("--estimators", default=",".join(GOAL_SPEEDUP))
     parser.add_argument("--tag", default=None, help="result file tag (default: backend name)")
-    parser.add_argument("--bank-models", type=int, default=0,
-                        help="also time every estimator on one bank of this many models")
-    parser.add_argument("--bank-steps", default="auto",
-                        help="comma-separated models per step for --bank-models ('auto': the engine's)")
+    parser.add_argument(
+        "--bank-models", type=int, default=0, help="also time every estimator on one bank of this many models"
+    )
+    parser.add_argument(
+        "--bank-steps", default="auto", help="comma-separated models per step for --bank-models ('auto': the engine's)"
+    )
     args = parser.parse_args(argv)
     names = args.estimators.split(",")
     machine = describe()
@@ -261,8 +316,9 @@ def main(argv=None):
     sweep_rows = []
     if not args.quick:
         for m, n, d, c in itertools.product(*SWEEP.values()):
-            sweep_rows += run_config(m, n, d, c, blocks=3, calls=args.sweep_calls,
-                                     numpy_models=args.numpy_models, names=names)
+            sweep_rows += run_config(
+                m, n, d, c, blocks=3, calls=args.sweep_calls, numpy_models=args.numpy_models, names=names
+            )
     bank_rows = []
     if args.bank_models:
         numpy_per_model = {r["estimator"]: r["numpy_s"] / r["M"] for r in goal_rows}

@@ -51,14 +51,27 @@ GOAL = {"model": "resnet50", "dtype": "bfloat16", "img_s": 15_000, "device": "H1
 
 PRESETS = {
     # Small enough for a 2-core CPU (ResNet-50 at 224 px runs ~10-30 img/s there).
-    "cpu": dict(models="cnn_small,resnet50,efficientnet_lite0", batch_sizes="8,16",
-                dtypes="float32,bfloat16", strategies="mesh,pmap", steps=3, repeats=3),
+    "cpu": dict(
+        models="cnn_small,resnet50,efficientnet_lite0",
+        batch_sizes="8,16",
+        dtypes="float32,bfloat16",
+        strategies="mesh,pmap",
+        steps=3,
+        repeats=3,
+    ),
     # One accelerator, the full grid (~5-10 min on an H100, mostly compilation).
-    "gpu": dict(models="cnn_small,resnet50,efficientnet_lite0", batch_sizes="256,1024",
-                dtypes="float32,bfloat16", strategies="mesh,pmap", steps=10, repeats=3),
+    "gpu": dict(
+        models="cnn_small,resnet50,efficientnet_lite0",
+        batch_sizes="256,1024",
+        dtypes="float32,bfloat16",
+        strategies="mesh,pmap",
+        steps=10,
+        repeats=3,
+    ),
     # The issue's goal only: ResNet-50 bf16 (~1-2 min).
-    "gpu-goal": dict(models="resnet50", batch_sizes="256,512,1024", dtypes="bfloat16",
-                     strategies="mesh,pmap", steps=20, repeats=5),
+    "gpu-goal": dict(
+        models="resnet50", batch_sizes="256,512,1024", dtypes="bfloat16", strategies="mesh,pmap", steps=20, repeats=5
+    ),
 }
 
 
@@ -129,8 +142,15 @@ def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
 
 def bench_one(model, *, batch_size, dtype, strategy, steps, repeats, image_size, devices):
     """Times one configuration; returns a result row (dict)."""
-    ext = Extractor(model.apply, model.variables, batch_size=batch_size, strategy=strategy,
-                    devices=devices, dtype=dtype, preprocess=_normalizer(model.info.preprocessing))
+    ext = Extractor(
+        model.apply,
+        model.variables,
+        batch_size=batch_size,
+        strategy=strategy,
+        devices=devices,
+        dtype=dtype,
+        preprocess=_normalizer(model.info.preprocessing),
+    )
     size = image_size or model.info.preprocessing.input_size
     n = ext.global_batch * steps
     images = _random_images(n, size)
@@ -253,9 +273,16 @@ def main(argv: list[str] | None = None) -> int:
             for dtype in dtypes:
                 for strategy in strategies:
                     try:
-                        row = bench_one(model, batch_size=bs, dtype=dtype, strategy=strategy,
-                                        steps=args.steps, repeats=args.repeats,
-                                        image_size=args.image_size, devices=args.devices)
+                        row = bench_one(
+                            model,
+                            batch_size=bs,
+                            dtype=dtype,
+                            strategy=strategy,
+                            steps=args.steps,
+                            repeats=args.repeats,
+                            image_size=args.image_size,
+                            devices=args.devices,
+                        )
                     except ValueError as e:
                         print(f"extraction benchmark: {e}", file=sys.stderr)
                         return 2

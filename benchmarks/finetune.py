@@ -34,8 +34,7 @@ def bench_model(name: str, args) -> dict:
         zoo = models.load(name, pretrained=True)
     except ValueError:  # no pretrained weights here: the speed is the same with random ones
         zoo = models.load(name, pretrained=False)
-    bb = finetune.Backbone(name, zoo.info.source_dataset, zoo.module, zoo.variables,
-                           zoo.info.preprocessing)
+    bb = finetune.Backbone(name, zoo.info.source_dataset, zoo.module, zoo.variables, zoo.info.preprocessing)
     config = finetune.default_config()
     config.mode = args.mode
     config.compute_dtype = args.dtype
@@ -65,12 +64,20 @@ def bench_model(name: str, args) -> dict:
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t0)
     step = float(np.median(times))
-    return {"model": name, "weights": zoo.info.weights if zoo.info.weights == "random" else "pretrained",
-            "num_params": zoo.info.num_params, "image_size": args.image_size,
-            "batch_size": args.batch_size, "dtype": args.dtype, "mode": args.mode,
-            "compile_s": round(compile_s, 2), "step_s_median": round(step, 4),
-            "step_s_min": round(float(np.min(times)), 4), "images_per_s": round(args.batch_size / step, 1),
-            "final_loss": float(metrics["loss"])}
+    return {
+        "model": name,
+        "weights": zoo.info.weights if zoo.info.weights == "random" else "pretrained",
+        "num_params": zoo.info.num_params,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "mode": args.mode,
+        "compile_s": round(compile_s, 2),
+        "step_s_median": round(step, 4),
+        "step_s_min": round(float(np.min(times)), 4),
+        "images_per_s": round(args.batch_size / step, 1),
+        "final_loss": float(metrics["loss"]),
+    }
 
 
 def main():
@@ -85,19 +92,30 @@ def main():
     args = p.parse_args()
     dev = jax.devices()[0]
     rows = [bench_model(m, args) for m in args.models.split(",")]
-    meta = {"platform": dev.platform, "device": dev.device_kind, "num_devices": jax.device_count(),
-            "cpu": platform.processor() or platform.machine(), "jax": jax.__version__,
-            "command": "python benchmarks/finetune.py " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())}
+    meta = {
+        "platform": dev.platform,
+        "device": dev.device_kind,
+        "num_devices": jax.device_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+        "command": "python benchmarks/finetune.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+    }
     stem = f"finetune_{dev.platform}_{args.image_size}px_{args.dtype}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
-    lines = [f"Fine-tuning train step, {meta['device']} x{meta['num_devices']} ({dev.platform}), "
-             f"{args.image_size} px, {args.dtype}, batch {args.batch_size}, mode {args.mode}", "",
-             "| model | params | compile (s) | step (s, median) | images/s |", "|---|---|---|---|---|"]
+    lines = [
+        f"Fine-tuning train step, {meta['device']} x{meta['num_devices']} ({dev.platform}), "
+        f"{args.image_size} px, {args.dtype}, batch {args.batch_size}, mode {args.mode}",
+        "",
+        "| model | params | compile (s) | step (s, median) | images/s |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} ({r['weights']}) | {r['num_params'] / 1e6:.1f} M | {r['compile_s']} "
-                     f"| {r['step_s_median']} | {r['images_per_s']} |")
+        lines.append(
+            f"| {r['model']} ({r['weights']}) | {r['num_params'] / 1e6:.1f} M | {r['compile_s']} "
+            f"| {r['step_s_median']} | {r['images_per_s']} |"
+        )
     lines += ["", f"Command: `{meta['command']}`"]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -43,8 +43,7 @@ from parc_jax.evaluation import METADATA_DEPTH, METADATA_PARAMS, History
 ROOT = pathlib.Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 TABLES = pathlib.Path(evaluation.__file__).resolve().parent / "tables" / "history"
-OFFLINE_ESTIMATORS = ("parc_f32", "parc", "logme", "leep", "nce", "nce_eps", "hscore", "hscore_shrunk", "knn1",
-                      "knn5")
+OFFLINE_ESTIMATORS = ("parc_f32", "parc", "logme", "leep", "nce", "nce_eps", "hscore", "hscore_shrunk", "knn1", "knn5")
 METRICS = ("weighted_tau", "kendall_tau", "pearson", "regret_at_1")
 PUBLISHED = {  # name -> (table, flag)
     "cnn_full": ("history_tebench_cnn_full", ""),
@@ -84,7 +83,8 @@ def _methods(history: History, targets, *, metadata: tuple[str, ...], lomo: bool
     out = {"history prior": _summary(evaluation.leave_one_target_out(history, targets=targets), history, targets)}
     for name in metadata:
         out[f"history prior + {name}"] = _summary(
-            evaluation.leave_one_target_out(history, targets=targets, metadata=[name]), history, targets)
+            evaluation.leave_one_target_out(history, targets=targets, metadata=[name]), history, targets
+        )
     out["static (mean of other targets)"] = _summary(_static(history), history, targets)
     for name in metadata:
         out[name] = _summary(_constant(history, history.metadata[name]), history, targets)
@@ -97,7 +97,8 @@ def _methods(history: History, targets, *, metadata: tuple[str, ...], lomo: bool
         out["learned heuristic (release)"] = _summary(heuristic, history, targets)
     if lomo and metadata:
         out[f"new model: {' + '.join(metadata)} (LOMO)"] = _summary(
-            evaluation.leave_one_model_out(history, targets=targets, metadata=list(metadata)), history, targets)
+            evaluation.leave_one_model_out(history, targets=targets, metadata=list(metadata)), history, targets
+        )
     return out
 
 
@@ -109,23 +110,36 @@ def _text_rows(setting: str, learning_rate: str) -> list[dict]:
             if row["Setting"] == setting and row["Learning Rate"] == learning_rate:
                 groups[(row["Architecture"], row["Source Dataset"], row["Target Dataset"])].append(float(row["Oracle"]))
                 params[row["Architecture"]] = row["Params"]
-    return [{"Architecture": a, "Source Dataset": s, "Target Dataset": t, "Oracle": float(np.mean(v)),
-             "Params": params[a]} for (a, s, t), v in groups.items()]
+    return [
+        {"Architecture": a, "Source Dataset": s, "Target Dataset": t, "Oracle": float(np.mean(v)), "Params": params[a]}
+        for (a, s, t), v in groups.items()
+    ]
 
 
 def parc_release() -> dict:
     sections = {}
     for name in ("parc_controlled", "parc_all"):
-        oracle = {k: v for k, v in evaluation.read_oracle(name).items()
-                  if k[1] not in evaluation.RELEASE_EXCLUDED_SOURCES}
-        rows = [{"Architecture": a, "Source Dataset": s, "Target Dataset": t, "Oracle": v}
-                for (a, s, t), v in oracle.items()]
+        oracle = {
+            k: v for k, v in evaluation.read_oracle(name).items() if k[1] not in evaluation.RELEASE_EXCLUDED_SOURCES
+        }
+        rows = [
+            {"Architecture": a, "Source Dataset": s, "Target Dataset": t, "Oracle": v}
+            for (a, s, t), v in oracle.items()
+        ]
         history = evaluation.read_history(rows, depth=evaluation.RELEASE_MODEL_LAYERS)
-        methods = _methods(history, evaluation.RELEASE_TARGETS, metadata=(METADATA_DEPTH,), lomo=True,
-                           oracle=oracle if name == "parc_controlled" else None)
-        sections[name] = {"models": len(history.models), "targets": list(evaluation.RELEASE_TARGETS),
-                          "flag": "" if name == "parc_controlled" else "self-supervised sources dropped (release)",
-                          "methods": methods}
+        methods = _methods(
+            history,
+            evaluation.RELEASE_TARGETS,
+            metadata=(METADATA_DEPTH,),
+            lomo=True,
+            oracle=oracle if name == "parc_controlled" else None,
+        )
+        sections[name] = {
+            "models": len(history.models),
+            "targets": list(evaluation.RELEASE_TARGETS),
+            "flag": "" if name == "parc_controlled" else "self-supervised sources dropped (release)",
+            "methods": methods,
+        }
     return sections
 
 
@@ -144,14 +158,25 @@ def published() -> dict:
         methods = _methods(history, history.targets, metadata=metadata if varies else (), lomo=lomo)
         if metadata and not complete:
             known = np.isfinite(history.metadata[METADATA_PARAMS])
-            sub = History(tuple(m for m, k in zip(history.models, known) if k), history.targets,
-                          history.accuracy[known], metadata={METADATA_PARAMS: history.metadata[METADATA_PARAMS][known]})
+            sub = History(
+                tuple(m for m, k in zip(history.models, known) if k),
+                history.targets,
+                history.accuracy[known],
+                metadata={METADATA_PARAMS: history.metadata[METADATA_PARAMS][known]},
+            )
             methods[f"{METADATA_PARAMS} ({int(known.sum())} models with Params)"] = _summary(
-                _constant(sub, sub.metadata[METADATA_PARAMS]), sub, sub.targets)
+                _constant(sub, sub.metadata[METADATA_PARAMS]), sub, sub.targets
+            )
             methods[f"history prior ({int(known.sum())} models with Params)"] = _summary(
-                evaluation.leave_one_target_out(sub), sub, sub.targets)
-        sections[name] = {"models": len(history.models), "targets": list(history.targets), "flag": flag,
-                          "cells": int(np.isfinite(history.accuracy).sum()), "methods": methods}
+                evaluation.leave_one_target_out(sub), sub, sub.targets
+            )
+        sections[name] = {
+            "models": len(history.models),
+            "targets": list(history.targets),
+            "flag": flag,
+            "cells": int(np.isfinite(history.accuracy).sum()),
+            "methods": methods,
+        }
     sfda = collections.defaultdict(list)
     with open(TABLES / "sfda_published_wtau.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -173,14 +198,22 @@ def offline(results_csv: pathlib.Path, oracle_csv: pathlib.Path) -> dict:
             if r["Run"] != run:
                 continue
             key = (r["Architecture"], r["Source Dataset"], r["Target Dataset"])
-            rows.append({"Architecture": key[0], "Source Dataset": key[1], "Target Dataset": key[2],
-                         "Oracle": oracle[key], "Params": 10 ** float(r["baseline_log10_params"]),
-                         "Depth": r["baseline_depth"], **{e: r[e] for e in OFFLINE_ESTIMATORS}})
+            rows.append(
+                {
+                    "Architecture": key[0],
+                    "Source Dataset": key[1],
+                    "Target Dataset": key[2],
+                    "Oracle": oracle[key],
+                    "Params": 10 ** float(r["baseline_log10_params"]),
+                    "Depth": r["baseline_depth"],
+                    **{e: r[e] for e in OFFLINE_ESTIMATORS},
+                }
+            )
         history = evaluation.read_history(rows, probes=OFFLINE_ESTIMATORS)
         meta = [METADATA_PARAMS, METADATA_DEPTH]
         targets = history.targets
 
-        def add(name, scores):
+        def add(name, scores, history=history, targets=targets):
             per_run[name].append(_summary(scores, history, targets))
 
         add("history prior", evaluation.leave_one_target_out(history))
@@ -195,22 +228,36 @@ def offline(results_csv: pathlib.Path, oracle_csv: pathlib.Path) -> dict:
         add(METADATA_PARAMS, _constant(history, history.metadata[METADATA_PARAMS]))
         add(METADATA_DEPTH, _constant(history, history.metadata[METADATA_DEPTH]))
         add("new model: params + depth (LOMO)", evaluation.leave_one_model_out(history, metadata=meta))
-        add("new model: params + depth + parc_f32 (LOMO)",
-            evaluation.leave_one_model_out(history, metadata=meta, probes=["parc_f32"]))
-        add("new model: params + depth + leep (LOMO)",
-            evaluation.leave_one_model_out(history, metadata=meta, probes=["leep"]))
+        add(
+            "new model: params + depth + parc_f32 (LOMO)",
+            evaluation.leave_one_model_out(history, metadata=meta, probes=["parc_f32"]),
+        )
+        add(
+            "new model: params + depth + leep (LOMO)",
+            evaluation.leave_one_model_out(history, metadata=meta, probes=["leep"]),
+        )
     methods = {}
     for name, summaries in per_run.items():
         methods[name] = {
             "mean": {m: float(np.mean([s["mean"][m] for s in summaries])) for m in summaries[0]["mean"]},
             "std_over_runs": {m: float(np.std([s["mean"][m] for s in summaries])) for m in summaries[0]["mean"]},
-            "per_target": {t: {m: float(np.mean([s["per_target"][t][m] for s in summaries]))
-                               for m in summaries[0]["per_target"][t]} for t in summaries[0]["per_target"]},
+            "per_target": {
+                t: {
+                    m: float(np.mean([s["per_target"][t][m] for s in summaries])) for m in summaries[0]["per_target"][t]
+                }
+                for t in summaries[0]["per_target"]
+            },
         }
-    return {"offline": {"models": len({(r["Architecture"], r["Source Dataset"]) for r in results}),
-                        "targets": sorted({r["Target Dataset"] for r in results}), "runs": len(runs),
-                        "cells": len(oracle), "flag": "3 targets: each fit sees 2; 5 probe runs",
-                        "methods": methods}}
+    return {
+        "offline": {
+            "models": len({(r["Architecture"], r["Source Dataset"]) for r in results}),
+            "targets": sorted({r["Target Dataset"] for r in results}),
+            "runs": len(runs),
+            "cells": len(oracle),
+            "flag": "3 targets: each fit sees 2; 5 probe runs",
+            "methods": methods,
+        }
+    }
 
 
 def _fmt(value, digits):
@@ -219,18 +266,27 @@ def _fmt(value, digits):
 
 def markdown(report: dict) -> str:
     env = report["environment"]
-    lines = ["# History-aware ranking: past fine-tunes, with and without a probe", "",
-             f"Measured {env['date']} on {env['cpu']} ({env['cores']} cores), `{report['command']}`, "
-             f"{report['seconds']:.0f} s. Every prediction out of sample (see benchmarks/history.py).", ""]
-    for title, sections in (("PARC release oracles (prior only)", report["parc_release"]),
-                            ("Published tables (prior only)", report["published"]),
-                            ("Offline bank with probes (prior + probe; mean over 5 runs, ± std)", report["offline"])):
+    lines = [
+        "# History-aware ranking: past fine-tunes, with and without a probe",
+        "",
+        f"Measured {env['date']} on {env['cpu']} ({env['cores']} cores), `{report['command']}`, "
+        f"{report['seconds']:.0f} s. Every prediction out of sample (see benchmarks/history.py).",
+        "",
+    ]
+    for title, sections in (
+        ("PARC release oracles (prior only)", report["parc_release"]),
+        ("Published tables (prior only)", report["published"]),
+        ("Offline bank with probes (prior + probe; mean over 5 runs, ± std)", report["offline"]),
+    ):
         lines += [f"## {title}", ""]
         for name, section in sections.items():
             flag = f" — **{section['flag']}**" if section.get("flag") else ""
-            lines += [f"### {name}: {section['models']} models x {len(section['targets'])} targets{flag}", "",
-                      "| method | weighted τ | gain | Kendall τ | Pearson ×100 | regret@1 |",
-                      "|---|---|---|---|---|---|"]
+            lines += [
+                f"### {name}: {section['models']} models x {len(section['targets'])} targets{flag}",
+                "",
+                "| method | weighted τ | gain | Kendall τ | Pearson ×100 | regret@1 |",
+                "|---|---|---|---|---|---|",
+            ]
             prior = section["methods"]["history prior"]["mean"]["weighted_tau"]
             for method, result in section["methods"].items():
                 mean, std = result["mean"], result.get("std_over_runs")
@@ -245,19 +301,28 @@ def markdown(report: dict) -> str:
                 cells.insert(1, "—" if method == "history prior" else gain_text)
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
             if "published_probe_wtau" in section:
-                lines += ["", "Published weighted τ of probe estimators on this table (SFDA's README, not recomputed): "
-                          + ", ".join(f"{m} {v:.3f}" for m, v in sorted(section["published_probe_wtau"].items(),
-                                                                         key=lambda kv: -kv[1])) + "."]
+                lines += [
+                    "",
+                    "Published weighted τ of probe estimators on this table (SFDA's README, not recomputed): "
+                    + ", ".join(
+                        f"{m} {v:.3f}"
+                        for m, v in sorted(section["published_probe_wtau"].items(), key=lambda kv: -kv[1])
+                    )
+                    + ".",
+                ]
             lines.append("")
-    lines += ["Notes: *gain* = weighted τ minus the history prior's, same section. *new model (LOMO)*: the model's "
-              "row and the target are both left out, so the prediction comes from metadata (and probe) alone; where "
-              "the metadata ties models (one depth for most PARC models) a held-out model gets the mean of the "
-              "others with its value, which is lower the better it is (the leave-one-out anticorrelation), so "
-              "these rows are biased low. LOMO is not run on the TransferGraph tables (150-180 models: one refit "
-              "per model and target) nor where the metadata is constant (cnn_ssl) or incomplete (vit, tg_image: "
-              "rows on the models with Params instead). *static* is the prior of the history README (plain mean "
-              "over the other targets); the history prior fits target levels too, which only matters on sparse "
-              "tables (PARC: a model lacks its own source as a target; TransferGraph).", ""]
+    lines += [
+        "Notes: *gain* = weighted τ minus the history prior's, same section. *new model (LOMO)*: the model's "
+        "row and the target are both left out, so the prediction comes from metadata (and probe) alone; where "
+        "the metadata ties models (one depth for most PARC models) a held-out model gets the mean of the "
+        "others with its value, which is lower the better it is (the leave-one-out anticorrelation), so "
+        "these rows are biased low. LOMO is not run on the TransferGraph tables (150-180 models: one refit "
+        "per model and target) nor where the metadata is constant (cnn_ssl) or incomplete (vit, tg_image: "
+        "rows on the models with Params instead). *static* is the prior of the history README (plain mean "
+        "over the other targets); the history prior fits target levels too, which only matters on sparse "
+        "tables (PARC: a model lacks its own source as a target; TransferGraph).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -268,10 +333,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "history"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    report = {"parc_release": parc_release(), "published": published(),
-              "offline": offline(pathlib.Path(args.results), pathlib.Path(args.oracle))}
-    report.update(seconds=time.perf_counter() - start, environment=machine_stamp(),
-                  command="OPENBLAS_NUM_THREADS=1 python benchmarks/history.py " + " ".join(sys.argv[1:]))
+    report = {
+        "parc_release": parc_release(),
+        "published": published(),
+        "offline": offline(pathlib.Path(args.results), pathlib.Path(args.oracle)),
+    }
+    report.update(
+        seconds=time.perf_counter() - start,
+        environment=machine_stamp(),
+        command="OPENBLAS_NUM_THREADS=1 python benchmarks/history.py " + " ".join(sys.argv[1:]),
+    )
     atomic_write(f"{args.out}.json", json.dumps(report, indent=1, default=float) + "\n")
     atomic_write(f"{args.out}.md", markdown(report))
     print(markdown(report))

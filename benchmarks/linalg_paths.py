@@ -30,8 +30,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-
 from _machine import describe  # noqa: E402
+
 from parc_jax.estimators import _stats  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -112,7 +112,8 @@ def main(argv=None):
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"linalg_paths_{tag}.json").write_text(
-        json.dumps(dict(machine=machine, n=args.n, d=args.d, rows=rows), indent=1) + "\n")
+        json.dumps(dict(machine=machine, n=args.n, d=args.d, rows=rows), indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":

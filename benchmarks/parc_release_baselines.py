@@ -29,13 +29,23 @@ def main():
         rows = []
         for (a, s, t), h in zip(transfers, heuristic):
             others = [v for (a2, s2, t2), v in oracle.items() if (a2, s2) == (a, s) and t2 != t and v > 0]
-            rows.append({"Run": 0, "Architecture": a, "Source Dataset": s, "Target Dataset": t,
-                         "learned_heuristic": h, "static_ranker": np.mean(others) if others else np.nan,
-                         "depth": evaluation.RELEASE_MODEL_LAYERS[a]})
+            rows.append(
+                {
+                    "Run": 0,
+                    "Architecture": a,
+                    "Source Dataset": s,
+                    "Target Dataset": t,
+                    "learned_heuristic": h,
+                    "static_ranker": np.mean(others) if others else np.nan,
+                    "depth": evaluation.RELEASE_MODEL_LAYERS[a],
+                }
+            )
         subsets = {"all rows": rows}
         if np.isnan(heuristic).any():  # only the controlled rows have meta-features
-            subsets = {"all rows": [{k: v for k, v in r.items() if k != "learned_heuristic"} for r in rows],
-                       "rows with meta-features": [r for r, h in zip(rows, heuristic) if np.isfinite(h)]}
+            subsets = {
+                "all rows": [{k: v for k, v in r.items() if k != "learned_heuristic"} for r in rows],
+                "rows with meta-features": [r for r, h in zip(rows, heuristic) if np.isfinite(h)],
+            }
         for subset, table in subsets.items():
             for plasticity in (False, True):
                 result = evaluation.parc_protocol(table, path, plasticity=plasticity)

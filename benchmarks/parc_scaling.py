@@ -34,11 +34,19 @@ import time
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 D, C = 2048, 100
 PRESETS = {
-    "cpu": dict(sizes=(500, 1000, 2000, 5000, 10000, 20000), time_cap=240, memory_gb=20.0,
-                methods=("blocked", "dense", "reference")),
+    "cpu": dict(
+        sizes=(500, 1000, 2000, 5000, 10000, 20000),
+        time_cap=240,
+        memory_gb=20.0,
+        methods=("blocked", "dense", "reference"),
+    ),
     "quick": dict(sizes=(500, 1000, 2000), time_cap=120, memory_gb=8.0, methods=("blocked", "dense", "reference")),
-    "gpu": dict(sizes=(1000, 5000, 10000, 20000, 50000, 100000), time_cap=300, memory_gb=100.0,
-                methods=("blocked", "dense", "reference")),
+    "gpu": dict(
+        sizes=(1000, 5000, 10000, 20000, 50000, 100000),
+        time_cap=300,
+        memory_gb=100.0,
+        methods=("blocked", "dense", "reference"),
+    ),
 }
 # The NumPy reference needs ~6 float64 N x N arrays; beyond this it is not even tried on the GPU box.
 REFERENCE_MAX_N = 20000
@@ -112,8 +120,14 @@ def run_point(method: str, n: int, n_dims: int | None, *, time_cap: float, memor
             break
         time.sleep(0.1)
     stdout, stderr = child.communicate()
-    point = dict(method=method, n=n, n_dims=n_dims, status=status, wall_s=time.perf_counter() - start,
-                 load_average_1min=os.getloadavg()[0])
+    point = dict(
+        method=method,
+        n=n,
+        n_dims=n_dims,
+        status=status,
+        wall_s=time.perf_counter() - start,
+        load_average_1min=os.getloadavg()[0],
+    )
     if status == "ok" and child.returncode != 0:
         tail = stderr.strip().splitlines()[-1:] or [f"exit code {child.returncode}"]
         point["status"] = "crashed (out of memory?)" if child.returncode < 0 else f"failed: {tail[0][:120]}"
@@ -161,7 +175,9 @@ def plot(report: dict, path: pathlib.Path) -> None:
     styles = {"blocked": "o-", "dense": "s--", "reference": "^:"}
     for n_dims in sorted({p["n_dims"] for p in report["points"]}, key=str):
         for method in styles:
-            points = [p for p in report["points"] if p["method"] == method and p["n_dims"] == n_dims and p["status"] == "ok"]
+            points = [
+                p for p in report["points"] if p["method"] == method and p["n_dims"] == n_dims and p["status"] == "ok"
+            ]
             if not points:
                 continue
             label = f"{method}, n_dims={n_dims}"
@@ -220,12 +236,25 @@ def main(argv=None) -> None:
                     break
                 point = run_point(method, n, n_dims, time_cap=time_cap, memory_gb=memory_gb, env=env)
                 points.append(point)
-                shown = f"{point['run_s']:.2f} s, {point['peak_rss_gb']:.2f} GB" if point["status"] == "ok" else point["status"]
+                shown = (
+                    f"{point['run_s']:.2f} s, {point['peak_rss_gb']:.2f} GB"
+                    if point["status"] == "ok"
+                    else point["status"]
+                )
                 print(f"n_dims={n_dims} {method:9s} N={n:6d}: {shown}", flush=True)
                 if point["status"] != "ok":
                     break
-    report = dict(preset=preset, machine=describe(), load_before=load_before, load_after=os.getloadavg()[0],
-                  d=D, c=C, time_cap_s=time_cap, memory_budget_gb=memory_gb, points=points)
+    report = dict(
+        preset=preset,
+        machine=describe(),
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
+        d=D,
+        c=C,
+        time_cap_s=time_cap,
+        memory_budget_gb=memory_gb,
+        points=points,
+    )
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"parc_scaling_{preset}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

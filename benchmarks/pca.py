@@ -26,9 +26,9 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
-
 from _machine import describe  # noqa: E402
 from estimators import make_bank  # noqa: E402
+
 from parc_jax import estimators  # noqa: E402
 from parc_jax.estimators import _engine, _stats, reference  # noqa: E402
 
@@ -42,7 +42,9 @@ def release_parc(bank, labels, c):
     from sklearn.decomposition import PCA  # noqa: PLC0415
 
     for x in bank:
-        reduced = PCA(n_components=N_DIMS, svd_solver="randomized", iterated_power=1, random_state=1919).fit_transform(x)
+        reduced = PCA(n_components=N_DIMS, svd_solver="randomized", iterated_power=1, random_state=1919).fit_transform(
+            x
+        )
         reference.parc(reduced, labels, c)
 
 
@@ -93,8 +95,15 @@ def main(argv=None):
     }
     speedup = medians["release"] / medians["parc_jax"]
     rows = {name: dict(median_s=medians[name], first_call_s=first[name], calls=len(times[name])) for name in sides}
-    payload = dict(machine=machine, shape=SHAPE, n_dims=N_DIMS, rows=rows, speedup=speedup,
-                   speedup_dense_eigh=medians["release"] / medians["parc_jax_dense_eigh"], scores=scores)
+    payload = dict(
+        machine=machine,
+        shape=SHAPE,
+        n_dims=N_DIMS,
+        rows=rows,
+        speedup=speedup,
+        speedup_dense_eigh=medians["release"] / medians["parc_jax_dense_eigh"],
+        scores=scores,
+    )
     _engine.compiled.cache_clear()
     lines = [
         "# PARC f=32 on a bank: parc_jax vs the PARC release's way",
@@ -108,8 +117,10 @@ def main(argv=None):
         "|---|---:|---:|---:|",
     ]
     for name in sides:
-        lines.append(f"| {name} | {medians[name] * 1e3:.1f} ms | {first[name]:.2f} s | "
-                     f"x{medians['release'] / medians[name]:.2f} |")
+        lines.append(
+            f"| {name} | {medians[name] * 1e3:.1f} ms | {first[name]:.2f} s | "
+            f"x{medians['release'] / medians[name]:.2f} |"
+        )
     lines += ["", f"Goal x{GOAL:.0f}: {'met' if speedup >= GOAL else 'NOT met'} (x{speedup:.2f})."]
     report = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)

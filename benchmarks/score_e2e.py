@@ -62,8 +62,14 @@ def write_probe_files(directory: pathlib.Path, seed: int = 0) -> list[pathlib.Pa
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         path = directory / f"model{m}_d{d}.npz"
-        np.savez(path, features=features, probs=probs.astype(np.float32), labels=labels, model=f"model{m}_d{d}",
-                 num_classes=NUM_CLASSES)
+        np.savez(
+            path,
+            features=features,
+            probs=probs.astype(np.float32),
+            labels=labels,
+            model=f"model{m}_d{d}",
+            num_classes=NUM_CLASSES,
+        )
         paths.append(path)
     return paths
 
@@ -139,13 +145,25 @@ def probe_files_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib
     for r in range(repeats):
         for kind in runs:
             if kind.startswith("numpy"):
-                argv = [sys.executable, str(pathlib.Path(__file__).resolve()), "--numpy-side", str(work / "numpy.json"),
-                        *paths]
+                argv = [
+                    sys.executable,
+                    str(pathlib.Path(__file__).resolve()),
+                    "--numpy-side",
+                    str(work / "numpy.json"),
+                    *paths,
+                ]
                 kind_env = one_thread if kind == "numpy_1thread" else env
             else:
-                side = kind[:-len("command_first")] if kind.endswith("command_first") else kind[:-len("command_rerun")]
-                argv = [*command, "--compilation-cache", str(work / f"{side}xla{r}"),
-                        "--out", str(work / f"{side}command.json")]
+                side = (
+                    kind[: -len("command_first")] if kind.endswith("command_first") else kind[: -len("command_rerun")]
+                )
+                argv = [
+                    *command,
+                    "--compilation-cache",
+                    str(work / f"{side}xla{r}"),
+                    "--out",
+                    str(work / f"{side}command.json"),
+                ]
                 kind_env = sides[side]
             runs[kind].append(_timed(argv, kind_env, work))
             print(f"repeat {r}: {kind:22s} {runs[kind][-1]}", flush=True)
@@ -155,15 +173,23 @@ def probe_files_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib
     for name in ESTIMATORS:
         ours = np.array([command_scores[pathlib.Path(p).stem][name] for p in paths])
         theirs = np.array(numpy_scores[name])
-        agreement[name] = {"max_abs_difference": float(np.max(np.abs(ours - theirs))),
-                           "same_ranking": bool(np.array_equal(np.argsort(-ours, kind="stable"),
-                                                               np.argsort(-theirs, kind="stable")))}
+        agreement[name] = {
+            "max_abs_difference": float(np.max(np.abs(ours - theirs))),
+            "same_ranking": bool(np.array_equal(np.argsort(-ours, kind="stable"), np.argsort(-theirs, kind="stable"))),
+        }
     medians = {kind: {"wall_s": _median(v, "wall_s"), "cpu_s": _median(v, "cpu_s")} for kind, v in runs.items()}
     numpy_wall = min(medians["numpy"]["wall_s"], medians["numpy_1thread"]["wall_s"])
     numpy_cpu = min(medians["numpy"]["cpu_s"], medians["numpy_1thread"]["cpu_s"])
     return {
-        "setup": {"models": len(paths), "n": N, "feature_dims": FEATURE_DIMS, "num_classes": NUM_CLASSES,
-                  "num_source_classes": NUM_SOURCE_CLASSES, "estimators": ESTIMATORS, "repeats": repeats},
+        "setup": {
+            "models": len(paths),
+            "n": N,
+            "feature_dims": FEATURE_DIMS,
+            "num_classes": NUM_CLASSES,
+            "num_source_classes": NUM_SOURCE_CLASSES,
+            "estimators": ESTIMATORS,
+            "repeats": repeats,
+        },
         "runs": runs,
         "medians": medians,
         "speedup_vs_numpy": {kind: round(numpy_wall / medians[kind]["wall_s"], 2) for kind in kinds},
@@ -174,21 +200,34 @@ def probe_files_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib
 
 def demo_benchmark(repeats: int, work: pathlib.Path, before_root: pathlib.Path | None = None) -> dict:
     sides = _sides(before_root)
-    command = [sys.executable, "-m", "parc_jax.score", "--cache-dir", str(work / "probes"),
-               "--out", str(work / "demo.json")]
+    command = [
+        sys.executable,
+        "-m",
+        "parc_jax.score",
+        "--cache-dir",
+        str(work / "probes"),
+        "--out",
+        str(work / "demo.json"),
+    ]
     fill = _timed([*command, "--compilation-cache", str(work / "xla_fill")], sides[""], work)
     print(f"demo probes filled: {fill}", flush=True)
     runs = {f"{side}{kind}": [] for side in sides for kind in ("first", "rerun")}
     for r in range(repeats):
         for kind in runs:
-            side = kind[:-len("first")] if kind.endswith("first") else kind[:-len("rerun")]
-            runs[kind].append(_timed([*command, "--compilation-cache", str(work / f"{side}xla_demo{r}")], sides[side],
-                                     work))
+            side = kind[: -len("first")] if kind.endswith("first") else kind[: -len("rerun")]
+            runs[kind].append(
+                _timed([*command, "--compilation-cache", str(work / f"{side}xla_demo{r}")], sides[side], work)
+            )
             print(f"repeat {r}: demo {kind:12s} {runs[kind][-1]}", flush=True)
     medians = {kind: {"wall_s": _median(v, "wall_s"), "cpu_s": _median(v, "cpu_s")} for kind, v in runs.items()}
     before = medians["before_rerun"]["wall_s"] if before_root else DEMO_BEFORE_S
-    return {"probes_filled": fill, "runs": runs, "medians": medians, "before_s": before,
-            "rerun_fraction_of_before": round(medians["rerun"]["wall_s"] / before, 3)}
+    return {
+        "probes_filled": fill,
+        "runs": runs,
+        "medians": medians,
+        "before_s": before,
+        "rerun_fraction_of_before": round(medians["rerun"]["wall_s"] / before, 3),
+    }
 
 
 def _markdown(result: dict) -> str:
@@ -216,25 +255,38 @@ def _markdown(result: dict) -> str:
             "|---|---|---|---|---|",
         ]
         m = files["medians"]
-        names = {"numpy": "NumPy + scikit-learn", "numpy_1thread": "NumPy + scikit-learn, OPENBLAS_NUM_THREADS=1",
-                 "command_first": "command, first run (empty compilation cache)", "command_rerun": "command, rerun",
-                 "before_command_first": f"before ({result.get('before', '')}): first run",
-                 "before_command_rerun": f"before ({result.get('before', '')}): rerun"}
+        names = {
+            "numpy": "NumPy + scikit-learn",
+            "numpy_1thread": "NumPy + scikit-learn, OPENBLAS_NUM_THREADS=1",
+            "command_first": "command, first run (empty compilation cache)",
+            "command_rerun": "command, rerun",
+            "before_command_first": f"before ({result.get('before', '')}): first run",
+            "before_command_rerun": f"before ({result.get('before', '')}): rerun",
+        }
         for kind in [k for k in names if k in m]:
             speed = files["speedup_vs_numpy"].get(kind)
             cpu_speed = files["cpu_speedup_vs_numpy"].get(kind)
-            lines.append(f"| {names[kind]} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} | "
-                         f"{'' if speed is None else f'x{speed:.2f}'} | "
-                         f"{'' if cpu_speed is None else f'x{cpu_speed:.2f}'} |")
-        met = files["speedup_vs_numpy"]["command_rerun"] >= GOAL_RERUN_SPEEDUP and \
-            files["speedup_vs_numpy"]["command_first"] >= 1.0
-        lines += ["", f"goal (rerun >= x{GOAL_RERUN_SPEEDUP:g}, first run >= x1 in wall time): "
-                      f"{'met' if met else 'not met'}", "",
-                  "agreement with the NumPy side (PARC f=32 differs by design: the release's randomized PCA, one "
-                  "power iteration, against parc_jax's exact PCA): "
-                  + ", ".join(f"{k} max |diff| {v['max_abs_difference']:.3g}"
-                              f"{'' if v['same_ranking'] else ' (ranking differs)'}"
-                              for k, v in files["agreement_with_numpy"].items()), ""]
+            lines.append(
+                f"| {names[kind]} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} | "
+                f"{'' if speed is None else f'x{speed:.2f}'} | "
+                f"{'' if cpu_speed is None else f'x{cpu_speed:.2f}'} |"
+            )
+        met = (
+            files["speedup_vs_numpy"]["command_rerun"] >= GOAL_RERUN_SPEEDUP
+            and files["speedup_vs_numpy"]["command_first"] >= 1.0
+        )
+        lines += [
+            "",
+            f"goal (rerun >= x{GOAL_RERUN_SPEEDUP:g}, first run >= x1 in wall time): {'met' if met else 'not met'}",
+            "",
+            "agreement with the NumPy side (PARC f=32 differs by design: the release's randomized PCA, one "
+            "power iteration, against parc_jax's exact PCA): "
+            + ", ".join(
+                f"{k} max |diff| {v['max_abs_difference']:.3g}{'' if v['same_ranking'] else ' (ranking differs)'}"
+                for k, v in files["agreement_with_numpy"].items()
+            ),
+            "",
+        ]
     demo = result.get("demo")
     if demo:
         m = demo["medians"]
@@ -243,10 +295,16 @@ def _markdown(result: dict) -> str:
             "",
             "| run | wall s | CPU s |",
             "|---|---|---|",
-            *[f"| {label} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} |" for kind, label in (
-                ("first", "first (empty compilation cache)"), ("rerun", "rerun"),
-                ("before_first", f"before ({result.get('before', '')}): first"),
-                ("before_rerun", f"before ({result.get('before', '')}): rerun")) if kind in m],
+            *[
+                f"| {label} | {m[kind]['wall_s']:.2f} | {m[kind]['cpu_s']:.2f} |"
+                for kind, label in (
+                    ("first", "first (empty compilation cache)"),
+                    ("rerun", "rerun"),
+                    ("before_first", f"before ({result.get('before', '')}): first"),
+                    ("before_rerun", f"before ({result.get('before', '')}): rerun"),
+                )
+                if kind in m
+            ],
             "",
             f"rerun / before's rerun ({demo['before_s']:.2f} s): {demo['rerun_fraction_of_before']:.2f} (goal < 0.25)",
             "",
@@ -269,13 +327,21 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from parc_jax._io import machine_stamp  # pylint: disable=import-outside-toplevel
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     result = {"machine": machine_stamp(), "commit": commit, "repeats": args.repeats}
     if args.before_root:
-        result["before"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.before_root,
-                                          capture_output=True, text=True, check=False).stdout.strip() \
+        result["before"] = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=args.before_root,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
             or args.before_root.name
+        )
     with tempfile.TemporaryDirectory(prefix="score_e2e_") as tmp:
         work = pathlib.Path(tmp)
         if not args.no_probe_files:

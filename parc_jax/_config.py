@@ -53,9 +53,11 @@ def load_config(path: str | os.PathLike | None, defaults: ml_collections.ConfigD
     if not hasattr(module, "get_config"):
         raise ValueError(f"config file {str(path)!r} defines no get_config(); add one returning a ConfigDict")
     loaded = module.get_config()
-    for key, value in (loaded.items() if hasattr(loaded, "items") else dict(loaded).items()):
+    for key, value in loaded.items() if hasattr(loaded, "items") else dict(loaded).items():
         if key not in config:
-            raise ValueError(f"config file {str(path)!r}: unknown field {key!r}; valid fields: {', '.join(sorted(config))}")
+            raise ValueError(
+                f"config file {str(path)!r}: unknown field {key!r}; valid fields: {', '.join(sorted(config))}"
+            )
         config[key] = coerce(key, value, config[key])
     return config
 
@@ -128,7 +130,7 @@ def split_overrides(arguments: Sequence[str]) -> dict[str, str]:
         argument = arguments[i]
         if not argument.startswith("--config."):
             raise ValueError(f"unrecognised argument {argument!r}; config fields are set with --config.FIELD=VALUE")
-        key = argument[len("--config."):]
+        key = argument[len("--config.") :]
         if "=" in key:
             key, value = key.split("=", 1)
         elif i + 1 < len(arguments) and not arguments[i + 1].startswith("--"):

@@ -91,9 +91,7 @@ def resolve_devices(devices: Sequence[jax.Device] | int | None = None) -> list[j
     return devices
 
 
-def data_mesh(
-    devices: Sequence[jax.Device] | int | None = None, axis_name: str = DATA_AXIS
-) -> Mesh:
+def data_mesh(devices: Sequence[jax.Device] | int | None = None, axis_name: str = DATA_AXIS) -> Mesh:
     """Builds a 1-D mesh over ``devices`` whose single axis carries the batch.
 
     Args:
@@ -181,9 +179,7 @@ def pad_rows(batch: Any, size: int) -> tuple[Any, np.ndarray]:
     return jax.tree.map(pad, batch), mask
 
 
-def process_slice(
-    n: int, process_index: int | None = None, process_count: int | None = None
-) -> slice:
+def process_slice(n: int, process_index: int | None = None, process_count: int | None = None) -> slice:
     """The contiguous block of ``range(n)`` that process ``process_index`` reads.
 
     Blocks are as even as possible (sizes differ by at most one) and in process order, so
@@ -229,8 +225,9 @@ def allgather_rows(tree: Any) -> Any:
     gathered = multihost_utils.process_allgather(padded)  # leaves [P, largest, ...]
     log.debug("allgather_rows: gathered %s rows from %d processes", counts.tolist(), len(counts))
     return jax.tree.map(
-        lambda g, dt: np.concatenate([np.asarray(g)[p, : counts[p]] for p in range(len(counts))])
-        .astype(dt, copy=False),
+        lambda g, dt: np.concatenate([np.asarray(g)[p, : counts[p]] for p in range(len(counts))]).astype(
+            dt, copy=False
+        ),
         gathered,
         dtypes,
     )

@@ -42,45 +42,76 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m parc_jax.score",
-                description="Rank pretrained models by predicted fine-tuning accuracy on a target dataset. "
-                            "Every flag sets the config field of its name; --config.FIELD=VALUE sets any field.")
+    p = _Parser(
+        prog="python -m parc_jax.score",
+        description="Rank pretrained models by predicted fine-tuning accuracy on a target dataset. "
+        "Every flag sets the config field of its name; --config.FIELD=VALUE sets any field.",
+    )
     p.add_argument("--config", metavar="FILE", help="Python config file with get_config()")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--bank", help="built-in bank name or bank config file (default: offline)")
     source.add_argument("--models", type=_names, help="comma-separated zoo model names instead of a bank")
-    source.add_argument("--probes", nargs="+", metavar="PATH",
-                        help="precomputed probe sets, one per model: .npz (features, probs, labels) or PARC .pkl")
-    p.add_argument("--dataset", help="target: built-in dataset, prepared TFDS name, or image folder "
-                                     "(default: fashion_mnist_deb)")
+    source.add_argument(
+        "--probes",
+        nargs="+",
+        metavar="PATH",
+        help="precomputed probe sets, one per model: .npz (features, probs, labels) or PARC .pkl",
+    )
+    p.add_argument(
+        "--dataset", help="target: built-in dataset, prepared TFDS name, or image folder (default: fashion_mnist_deb)"
+    )
     p.add_argument("--split", help="split the probe set is drawn from (default: train)")
     p.add_argument("--label-key", help="label feature, where the dataset has several (default: its supervised keys)")
     p.add_argument("--probe-size", type=int, help="probe images (default: 500)")
     p.add_argument("--sampler", choices=("fixed", "balanced"), help="PARC's fixed-budget or class-balanced sampler")
     p.add_argument("--runs", type=int, help="probe sets (PARC seeds 2020 + 3037 r) to average over (default: 1)")
-    p.add_argument("--estimators", type=_names,
-                   help="comma-separated estimator variants, first = primary (parc_f32,logme,... or 'all')")
+    p.add_argument(
+        "--estimators",
+        type=_names,
+        help="comma-separated estimator variants, first = primary (parc_f32,logme,... or 'all')",
+    )
     p.add_argument("--num-classes", type=int, help="number of target classes (default: from the data)")
-    p.add_argument("--out", action="append", metavar="FILE",
-                   help="write the ranking to FILE (.csv or .json); may be repeated "
-                        "(default: runs/score/<dataset>.csv and .json)")
+    p.add_argument(
+        "--out",
+        action="append",
+        metavar="FILE",
+        help="write the ranking to FILE (.csv or .json); may be repeated (default: runs/score/<dataset>.csv and .json)",
+    )
     p.add_argument("--data-dir", help="datasets (default: $PARC_JAX_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--cache-dir", help="probe cache (default: $PARC_JAX_CACHE or ~/.cache/parc_jax/probes)")
     p.add_argument("--batch-size", type=int, help="extraction batch over all devices (default: 128)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), help="extraction dtype (default: float32)")
-    p.add_argument("--include-own-source", action="store_true", default=None,
-                   help="also rank models trained on the target dataset itself (skipped by default, as in PARC)")
-    p.add_argument("--history", metavar="FILE|NAME",
-                   help="oracle table of past fine-tunes (CSV or built-in name): adds the history-aware "
-                        "prediction of each model's fine-tuned accuracy as the column 'history'")
-    p.add_argument("--history-probes", type=_names,
-                   help="comma-separated estimators whose scores correct the history prior (the history "
-                        "table holds their past scores in columns of the same names)")
-    p.add_argument("--rank-by-history", action="store_true", default=None,
-                   help="recommend by the history-aware prediction instead of the first estimator")
-    p.add_argument("--compilation-cache", metavar="DIR", default=None,
-                   help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
-                        "~/.cache/parc_jax/xla; 'off' disables it)")
+    p.add_argument(
+        "--include-own-source",
+        action="store_true",
+        default=None,
+        help="also rank models trained on the target dataset itself (skipped by default, as in PARC)",
+    )
+    p.add_argument(
+        "--history",
+        metavar="FILE|NAME",
+        help="oracle table of past fine-tunes (CSV or built-in name): adds the history-aware "
+        "prediction of each model's fine-tuned accuracy as the column 'history'",
+    )
+    p.add_argument(
+        "--history-probes",
+        type=_names,
+        help="comma-separated estimators whose scores correct the history prior (the history "
+        "table holds their past scores in columns of the same names)",
+    )
+    p.add_argument(
+        "--rank-by-history",
+        action="store_true",
+        default=None,
+        help="recommend by the history-aware prediction instead of the first estimator",
+    )
+    p.add_argument(
+        "--compilation-cache",
+        metavar="DIR",
+        default=None,
+        help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
+        "~/.cache/parc_jax/xla; 'off' disables it)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     return p
 
@@ -90,8 +121,9 @@ _NOT_FIELDS = ("config", "compilation_cache", "verbose")
 
 def main(argv=None) -> int:
     args, rest = build_parser().parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     # Imported after parsing: the model and data stacks are heavy, and --help should be instant.
     from parc_jax import bank  # pylint: disable=import-outside-toplevel
 

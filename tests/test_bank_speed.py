@@ -24,8 +24,10 @@ def test_zero_padding_is_exact_exactly_where_it_says(variant):
     estimator, options = VARIANTS[variant]
     x, labels = _features(60, 40, 4)
     padded = np.pad(x, ((0, 0), (0, 50)))
-    plain, wide = np.asarray(estimators.score_bank(estimator, np.stack([x]), labels, 4, **options))[0], \
-        np.asarray(estimators.score_bank(estimator, np.stack([padded]), labels, 4, **options))[0]
+    plain, wide = (
+        np.asarray(estimators.score_bank(estimator, np.stack([x]), labels, 4, **options))[0],
+        np.asarray(estimators.score_bank(estimator, np.stack([padded]), labels, 4, **options))[0],
+    )
     if _ranking.zero_padding_is_exact(estimator, options, 40):
         assert wide == pytest.approx(plain, rel=1e-4, abs=1e-4)
     else:
@@ -80,10 +82,12 @@ def test_ranking_probe_files_imports_neither_the_model_zoo_nor_the_datasets(tmp_
         write_probe_file(path, ProbeRecord(f"m{m}", ProbeSet(x, np.full((30, 4), 0.25, np.float32), labels)))
         paths.append(str(path))
     heavy = ("flax", "optax", "orbax", "tensorflow", "tensorflow_datasets", "matplotlib", "sklearn", "scipy.stats")
-    code = ("import sys; from parc_jax import score; "
-            f"assert score.main(['--probes', *{paths!r}, '--compilation-cache', 'off', "
-            f"'--out', {str(tmp_path / 'r.json')!r}]) == 0; "
-            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    code = (
+        "import sys; from parc_jax import score; "
+        f"assert score.main(['--probes', *{paths!r}, '--compilation-cache', 'off', "
+        f"'--out', {str(tmp_path / 'r.json')!r}]) == 0; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert run.stdout.strip().splitlines()[-1] == "[]"
 
@@ -98,5 +102,7 @@ def test_bank_entries_find_weights_without_building_the_model(monkeypatch):
     for name, info in expected.items():
         assert _entries._describe(name, "weights") == info.weights
         assert _entries._describe(name, "source_dataset") == info.source_dataset
-    assert [e.source_dataset for e in _entries.load_bank("efficientnet_lite0,cnn_small")] == \
-        [expected["efficientnet_lite0"].source_dataset, expected["cnn_small"].source_dataset]
+    assert [e.source_dataset for e in _entries.load_bank("efficientnet_lite0,cnn_small")] == [
+        expected["efficientnet_lite0"].source_dataset,
+        expected["cnn_small"].source_dataset,
+    ]

@@ -16,8 +16,9 @@ def _pairs(oracle):
         return {(r["Architecture"], r["Source Dataset"]) for r in csv.DictReader(handle)}
 
 
-@pytest.mark.parametrize("name,oracle,count", [("parc_controlled", "oracle_controlled.csv", 32),
-                                                ("parc_all", "oracle_all.csv", 71)])
+@pytest.mark.parametrize(
+    "name,oracle,count", [("parc_controlled", "oracle_controlled.csv", 32), ("parc_all", "oracle_all.csv", 71)]
+)
 def test_bank_has_the_oracle_models(tmp_path, monkeypatch, name, oracle, count):
     for architecture, source in _pairs(oracle):
         (tmp_path / f"{architecture}_{source}.pth").touch()

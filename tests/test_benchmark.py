@@ -22,15 +22,15 @@ from PIL import Image
 
 from parc_jax import _config, bank, benchmark, estimators, evaluation, models
 from parc_jax.bank import load_bank, probe_bank
-from parc_jax.benchmark import _runs
 from parc_jax.benchmark import __main__ as benchmark_cli
+from parc_jax.benchmark import _runs
 
 ESTIMATORS = ("parc_f32", "logme", "leep", "nce_eps", "knn1")
 TARGETS = ("digits", "mnist5k")
 RUNS = 2
 BUDGET = 40
 
-BANK = '''
+BANK = """
 import ml_collections
 
 
@@ -44,7 +44,7 @@ def get_config():
         dict(name="resnet_tiny@b", model="resnet_tiny", weights="random", source_dataset="none", seed=3),
     ]
     return c
-'''
+"""
 
 ORACLE = [
     ("cnn_small@digits", "digits", "mnist5k", 81.5),
@@ -82,7 +82,9 @@ def _protocol_by_hand(rows: list[dict], accuracy: dict, method: str, depths: dic
     `depths`, each score is first z-scored over the whole table (sample std) and depth / 50 is added."""
     scores = np.array([float(r[method]) for r in rows])
     if depths is not None:
-        scores = (scores - scores.mean()) / scores.std(ddof=1) + np.array([depths[r["Architecture"]] / 50 for r in rows])
+        scores = (scores - scores.mean()) / scores.std(ddof=1) + np.array(
+            [depths[r["Architecture"]] / 50 for r in rows]
+        )
     per_run = []
     for run in dict.fromkeys(r["Run"] for r in rows):
         per_target = []
@@ -120,11 +122,18 @@ def tiny(tmp_path_factory):
         f"    c.oracle = {str(oracle)!r}\n"
         f"    c.cache_dir = {str(root / 'cache')!r}\n"
         f"    c.output_dir = {str(root / 'out')!r}\n"
-        "    return c\n")
+        "    return c\n"
+    )
     argv = ["--config", str(config), f"--config.runs={RUNS}", "--config.budget", str(BUDGET), "--no-progress"]
     assert benchmark_cli.main(argv) == 0
-    return {"root": root, "out": root / "out", "oracle": oracle, "cache": root / "cache", "argv": argv,
-            "bank": load_bank(str(root / "bank.py"))}
+    return {
+        "root": root,
+        "out": root / "out",
+        "oracle": oracle,
+        "cache": root / "cache",
+        "argv": argv,
+        "bank": load_bank(str(root / "bank.py")),
+    }
 
 
 def test_outputs_exist_and_parse(tiny):
@@ -175,8 +184,10 @@ def test_protocol_numbers_match_an_independent_computation(tiny):
         x = np.array([float(r[method]) for r in one])
         best = min(np.flatnonzero(x == x.max()), key=lambda i: y[i])  # ties: the pessimistic choice
         expected = {
-            "kendall_tau": scipy.stats.kendalltau(x, y).statistic, "weighted_tau": scipy.stats.weightedtau(x, y).statistic,
-            "top1_relative_accuracy": 100 * y[best] / y.max(), "regret_at_1": y.max() - y[best],
+            "kendall_tau": scipy.stats.kendalltau(x, y).statistic,
+            "weighted_tau": scipy.stats.weightedtau(x, y).statistic,
+            "top1_relative_accuracy": 100 * y[best] / y.max(),
+            "regret_at_1": y.max() - y[best],
         }
         for name, value in expected.items():
             assert _same(entry[method][name], value), (method, name)
@@ -194,8 +205,11 @@ def test_scores_are_the_estimators_on_cached_probes(tiny):
     entries = [e for e in tiny["bank"] if e.source_dataset != "digits"]
     records = probe_bank(entries, "digits", budget=BUDGET, run=1, cache_dir=tiny["cache"], progress=False)
     assert _cache_files(tiny["cache"]) == before  # served from the cache: nothing extracted again
-    rows = {r["Architecture"]: r for r in _read_csv(tiny["out"] / "results.csv")
-            if r["Run"] == "1" and r["Target Dataset"] == "digits"}
+    rows = {
+        r["Architecture"]: r
+        for r in _read_csv(tiny["out"] / "results.csv")
+        if r["Run"] == "1" and r["Target Dataset"] == "digits"
+    }
     for name in ("logme", "leep", "knn1"):
         estimator, options = bank.VARIANTS[name]
         kind = estimators.spec(estimator).input_kind
@@ -218,23 +232,35 @@ def test_rerun_reuses_the_probe_cache(tiny):
             assert float(a[m]) == pytest.approx(float(b[m]), rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--config.runs=0"], "config.runs=0 must be >= 1"),
-    (["--config.estimators=parc_f32,bogus"], "unknown estimator bogus"),
-    (["--config.nonsense=1"], "unknown config field 'nonsense'"),
-    (["--config.budget=many"], "config.budget expects an integer"),
-    (["--config.sampler=random"], "config.sampler='random' is not one of"),
-    (["--oracle", "/nonexistent/oracle.csv"], "oracle table '/nonexistent/oracle.csv' not found"),
-    (["--config.targets=digits,no_such_dataset"], "no_such_dataset"),
-    (["--stray"], "unrecognised argument '--stray'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--config.runs=0"], "config.runs=0 must be >= 1"),
+        (["--config.estimators=parc_f32,bogus"], "unknown estimator bogus"),
+        (["--config.nonsense=1"], "unknown config field 'nonsense'"),
+        (["--config.budget=many"], "config.budget expects an integer"),
+        (["--config.sampler=random"], "config.sampler='random' is not one of"),
+        (["--oracle", "/nonexistent/oracle.csv"], "oracle table '/nonexistent/oracle.csv' not found"),
+        (["--config.targets=digits,no_such_dataset"], "no_such_dataset"),
+        (["--stray"], "unrecognised argument '--stray'"),
+    ],
+)
 def test_bad_config_is_one_line_and_exit_2(tiny, capsys, extra, message):
     argv = [*tiny["argv"], f"--output-dir={tiny['root'] / 'bad'}", *extra]
     if "no_such_dataset" in message:  # the oracle check comes first: give it an oracle row
-        oracle = _write_oracle(tiny["root"] / "oracle_extra.csv", ORACLE + [
-            (name, source, "no_such_dataset", 50.0) for name, source in
-            (("cnn_small@digits", "digits"), ("cnn_small@mnist5k", "mnist5k"),
-             ("resnet_tiny@a", "none"), ("resnet_tiny@b", "none"))])
+        oracle = _write_oracle(
+            tiny["root"] / "oracle_extra.csv",
+            ORACLE
+            + [
+                (name, source, "no_such_dataset", 50.0)
+                for name, source in (
+                    ("cnn_small@digits", "digits"),
+                    ("cnn_small@mnist5k", "mnist5k"),
+                    ("resnet_tiny@a", "none"),
+                    ("resnet_tiny@b", "none"),
+                )
+            ],
+        )
         argv += ["--oracle", str(oracle)]
     assert benchmark_cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -243,8 +269,10 @@ def test_bad_config_is_one_line_and_exit_2(tiny, capsys, extra, message):
 
 def test_missing_config_file_and_bad_flag(tmp_path, capsys):
     assert benchmark_cli.main(["--config", str(tmp_path / "none.py")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: config file {str(tmp_path / 'none.py')!r} not found; " \
-                                              "pass a Python file with get_config()"
+    assert (
+        capsys.readouterr().err.strip() == f"error: config file {str(tmp_path / 'none.py')!r} not found; "
+        "pass a Python file with get_config()"
+    )
     with pytest.raises(SystemExit) as exit_info:
         benchmark_cli.main(["--config"])
     assert exit_info.value.code == 2
@@ -253,8 +281,13 @@ def test_missing_config_file_and_bad_flag(tmp_path, capsys):
 
 def test_oracle_without_a_transfer_fails_before_extraction(tiny, tmp_path, capsys):
     oracle = _write_oracle(tmp_path / "oracle.csv", ORACLE[1:])  # no cnn_small@digits -> mnist5k
-    argv = [*tiny["argv"], "--oracle", str(oracle), f"--config.cache_dir={tmp_path / 'cache'}",
-            f"--output-dir={tmp_path / 'out'}"]
+    argv = [
+        *tiny["argv"],
+        "--oracle",
+        str(oracle),
+        f"--config.cache_dir={tmp_path / 'cache'}",
+        f"--output-dir={tmp_path / 'out'}",
+    ]
     assert benchmark_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "no accuracy for 1 transfer(s)" in err and "cnn_small@digits" in err
@@ -263,8 +296,12 @@ def test_oracle_without_a_transfer_fails_before_extraction(tiny, tmp_path, capsy
 
 # ---- the PARC release's probe pickles ---------------------------------------------------------
 
-RELEASE_MODELS = [("resnet18", "oxford_pets"), ("alexnet", "imagenet"), ("resnet50", "cifar10"),
-                  ("googlenet", "stanford_dogs")]
+RELEASE_MODELS = [
+    ("resnet18", "oxford_pets"),
+    ("alexnet", "imagenet"),
+    ("resnet50", "cifar10"),
+    ("googlenet", "stanford_dogs"),
+]
 
 
 def _release_probes(tiny, root: pathlib.Path):
@@ -281,30 +318,60 @@ def _release_probes(tiny, root: pathlib.Path):
         for target, dataset in (("cifar10", "digits"), ("oxford_pets", "mnist5k")):
             records = probe_bank(entries, dataset, budget=BUDGET, run=run, cache_dir=tiny["cache"], progress=False)
             for (arch, source), record in zip(RELEASE_MODELS, records):
-                params = {"features": record.probe.features, "probs": record.probe.probs,
-                          "y": record.probe.labels.astype(np.int64), "source_dataset": source,
-                          "target_dataset": target, "architecture": arch}
+                params = {
+                    "features": record.probe.features,
+                    "probs": record.probe.probs,
+                    "y": record.probe.labels.astype(np.int64),
+                    "source_dataset": source,
+                    "target_dataset": target,
+                    "architecture": arch,
+                }
                 with open(folder / f"{arch}_{source}_{target}_{run}.pkl", "wb") as handle:
                     pickle.dump(params, handle)
                 written.append((run, arch, source, target, record))
     # A source == target probe (the release extracts them for RSA): must not be scored.
     arch, source, record = "resnet50", "cifar10", written[0][-1]
     with open(folder / f"{arch}_{source}_{source}_0.pkl", "wb") as handle:
-        pickle.dump({"features": record.probe.features, "probs": record.probe.probs, "y": record.probe.labels,
-                     "source_dataset": source, "target_dataset": source, "architecture": arch}, handle)
+        pickle.dump(
+            {
+                "features": record.probe.features,
+                "probs": record.probe.probs,
+                "y": record.probe.labels,
+                "source_dataset": source,
+                "target_dataset": source,
+                "architecture": arch,
+            },
+            handle,
+        )
     return [w for w in written if w[2] != w[3]]
 
 
 def test_release_pickles_reproduce_the_release_evaluation(tiny, tmp_path):
     written = _release_probes(tiny, tmp_path)
     rng = np.random.default_rng(0)
-    oracle_rows = [(a, s, t, float(np.round(rng.uniform(40, 90), 2)))
-                   for a, s in RELEASE_MODELS for t in ("cifar10", "oxford_pets", "cub200") if s != t]
+    oracle_rows = [
+        (a, s, t, float(np.round(rng.uniform(40, 90), 2)))
+        for a, s in RELEASE_MODELS
+        for t in ("cifar10", "oxford_pets", "cub200")
+        if s != t
+    ]
     oracle = _write_oracle(tmp_path / "oracle.csv", oracle_rows)
     out = tmp_path / "out"
-    assert benchmark_cli.main(["--parc-release-probes", str(tmp_path / "cache"), "--oracle", str(oracle),
-                           "--output-dir", str(out), f"--config.estimators={','.join(ESTIMATORS)}",
-                           "--no-progress"]) == 0
+    assert (
+        benchmark_cli.main(
+            [
+                "--parc-release-probes",
+                str(tmp_path / "cache"),
+                "--oracle",
+                str(oracle),
+                "--output-dir",
+                str(out),
+                f"--config.estimators={','.join(ESTIMATORS)}",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = _read_csv(out / "results.csv")
     expected_keys = {(str(run), a, s, t) for run, a, s, t, _ in written}
     assert {(r["Run"], r["Architecture"], r["Source Dataset"], r["Target Dataset"]) for r in rows} == expected_keys
@@ -345,9 +412,12 @@ def test_release_probe_errors(tmp_path):
 
 # ---- small pieces ------------------------------------------------------------------------------
 
+
 def test_overrides_follow_the_default_types():
-    config = _config.apply_overrides(benchmark.default_config(), {
-        "runs": "3", "targets": "digits, mnist5k", "plots": "false", "estimators": "('logme', 'knn1')"})
+    config = _config.apply_overrides(
+        benchmark.default_config(),
+        {"runs": "3", "targets": "digits, mnist5k", "plots": "false", "estimators": "('logme', 'knn1')"},
+    )
     assert config.runs == 3 and config.targets == ("digits", "mnist5k") and config.plots is False
     assert config.estimators == ("logme", "knn1")
     with pytest.raises(ValueError, match="config.runs expects an integer"):
@@ -365,12 +435,21 @@ def test_leave_target_out_accuracy():
 
 def test_evaluate_without_depths_skips_plasticity(tmp_path):
     results = [
-        {"Run": run, "Architecture": arch, "Source Dataset": "src", "Target Dataset": "tgt",
-         "good": acc + noise, "anti": -acc}
-        for run, noise in ((0, 0.0), (1, 0.5)) for arch, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))]
+        {
+            "Run": run,
+            "Architecture": arch,
+            "Source Dataset": "src",
+            "Target Dataset": "tgt",
+            "good": acc + noise,
+            "anti": -acc,
+        }
+        for run, noise in ((0, 0.0), (1, 0.5))
+        for arch, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))
+    ]
     benchmark.write_results_csv(tmp_path / "results.csv", results, ["good", "anti"])
-    oracle = _write_oracle(tmp_path / "oracle.csv", [(a, "src", "tgt", acc) for a, acc in
-                                                     (("a", 70.0), ("b", 80.0), ("c", 75.0))])
+    oracle = _write_oracle(
+        tmp_path / "oracle.csv", [(a, "src", "tgt", acc) for a, acc in (("a", 70.0), ("b", 80.0), ("c", 75.0))]
+    )
     out = evaluation.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2})  # no depth for c
     assert out["pearson_plasticity"] is None
     assert out["pearson"]["good"]["mean"] == pytest.approx(100.0)
@@ -380,4 +459,5 @@ def test_evaluate_without_depths_skips_plasticity(tmp_path):
     assert out["summary"]["anti"]["top1_relative_accuracy"]["mean"] == pytest.approx(100 * 70 / 80)
     with_depths = evaluation.evaluate(tmp_path / "results.csv", oracle, layers={"a": 1, "b": 2, "c": 3})
     assert with_depths["pearson_plasticity"] == evaluation.parc_protocol(
-        tmp_path / "results.csv", oracle, plasticity=True, layers={"a": 1, "b": 2, "c": 3})
+        tmp_path / "results.csv", oracle, plasticity=True, layers={"a": 1, "b": 2, "c": 3}
+    )

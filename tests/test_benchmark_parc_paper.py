@@ -45,14 +45,28 @@ def release(tmp_path_factory):
             for arch in ARCHITECTURES:
                 for source in (*SOURCES, target):  # target == source: the reference of RSA and DDS
                     features, probs = _probe(rng, labels, 48 if arch == "alexnet" else 64, rng.uniform(0.2, 2))
-                    record = {"features": features, "probs": probs, "y": labels, "architecture": arch,
-                              "source_dataset": source, "target_dataset": target}
+                    record = {
+                        "features": features,
+                        "probs": probs,
+                        "y": labels,
+                        "architecture": arch,
+                        "source_dataset": source,
+                        "target_dataset": target,
+                    }
                     with open(folder / f"{arch}_{source}_{target}_{run}.pkl", "wb") as handle:
                         pickle.dump(record, handle)
                     written[(run, arch, source, target)] = record
     out = root / "out"
-    argv = ["--config", str(ROOT / "configs" / "benchmarks" / "parc_controlled.py"), "--parc-release-probes",
-            str(root / "cache"), "--output-dir", str(out), f"--config.estimators={','.join(METHODS)}", "--no-progress"]
+    argv = [
+        "--config",
+        str(ROOT / "configs" / "benchmarks" / "parc_controlled.py"),
+        "--parc-release-probes",
+        str(root / "cache"),
+        "--output-dir",
+        str(out),
+        f"--config.estimators={','.join(METHODS)}",
+        "--no-progress",
+    ]
     assert benchmark_cli.main(argv) == 0
     return {"out": out, "written": written}
 
@@ -84,11 +98,21 @@ def test_summary_reports_both_protocols_for_every_method_and_the_baselines(relea
 
 def test_reference_variants_need_a_reference(tmp_path, capsys):
     bank_file = tmp_path / "bank.py"
-    bank_file.write_text("import ml_collections\n\ndef get_config():\n    c = ml_collections.ConfigDict()\n"
-                         "    c.models = [dict(name='a', model='cnn_small', weights='random', source_dataset='x')]\n"
-                         "    return c\n")
-    argv = ["--config.bank", str(bank_file), "--config.targets=digits", "--config.estimators=rsa",
-            "--oracle", "parc_controlled", "--output-dir", str(tmp_path / "out")]
+    bank_file.write_text(
+        "import ml_collections\n\ndef get_config():\n    c = ml_collections.ConfigDict()\n"
+        "    c.models = [dict(name='a', model='cnn_small', weights='random', source_dataset='x')]\n"
+        "    return c\n"
+    )
+    argv = [
+        "--config.bank",
+        str(bank_file),
+        "--config.targets=digits",
+        "--config.estimators=rsa",
+        "--oracle",
+        "parc_controlled",
+        "--output-dir",
+        str(tmp_path / "out"),
+    ]
     assert benchmark_cli.main(argv) == 2
     assert "set config.reference_model" in capsys.readouterr().err
     assert "rsa" not in bank.parse_estimators("all")

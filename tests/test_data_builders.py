@@ -17,10 +17,12 @@ from parc_jax.data import builders
 FMNIST_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 needs_fmnist = pytest.mark.skipif(
     not (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-    reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
+    reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)",
+)
 
 
 # ----------------------------------------------------------------------------- Fashion-MNIST
+
 
 @needs_fmnist
 def test_idx_files_hold_the_published_splits():
@@ -43,8 +45,7 @@ def test_read_idx_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="holds 2 bytes"):
         builders.read_idx(short)
     good = tmp_path / "good"
-    good.write_bytes(b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
-                     + bytes(range(6)))
+    good.write_bytes(b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6)))
     np.testing.assert_array_equal(builders.read_idx(good), np.arange(6).reshape(2, 3))
 
 
@@ -80,6 +81,7 @@ def test_missing_fashion_mnist_source_says_how_to_install(tmp_path, monkeypatch)
 
 # ----------------------------------------------------------------------- mnist5k and digits
 
+
 def test_stratified_split_is_deterministic_disjoint_and_proportional():
     labels = np.repeat(np.arange(4), [10, 20, 31, 5])
     tr, te = builders.stratified_split(labels, test_fraction=0.2, seed=2020)
@@ -91,10 +93,13 @@ def test_stratified_split_is_deterministic_disjoint_and_proportional():
         builders.stratified_split(labels, test_fraction=1.0, seed=0)
 
 
-@pytest.mark.parametrize("name,sizes,per_class_test", [
-    ("mnist5k", {"train": 4000, "test": 1000}, [100] * 10),
-    ("digits", {"train": 1438, "test": 359}, [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]),
-])
+@pytest.mark.parametrize(
+    "name,sizes,per_class_test",
+    [
+        ("mnist5k", {"train": 4000, "test": 1000}, [100] * 10),
+        ("digits", {"train": 1438, "test": 359}, [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]),
+    ],
+)
 def test_small_builtins_have_documented_stratified_splits(tmp_path, name, sizes, per_class_test):
     test = data.load(name, "test", data_dir=tmp_path)
     assert test.split_sizes == sizes and test.num_classes == 10
@@ -106,14 +111,17 @@ def test_small_builtins_have_documented_stratified_splits(tmp_path, name, sizes,
 
 def test_digits_pixels_are_sklearn_scaled(tmp_path):
     from sklearn.datasets import load_digits
+
     d = load_digits()
     ds = data.load("digits", "train", data_dir=tmp_path)
     tr, _ = builders.stratified_split(d.target, test_fraction=0.2, seed=2020)
-    np.testing.assert_array_equal(ds.take([0, 1])["image"][..., 0],
-                                  np.rint(d.images[tr[:2]] * 255 / 16).astype(np.uint8))
+    np.testing.assert_array_equal(
+        ds.take([0, 1])["image"][..., 0], np.rint(d.images[tr[:2]] * 255 / 16).astype(np.uint8)
+    )
 
 
 # ---------------------------------------------------------------------------- image folder
+
 
 def _save(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,11 +133,11 @@ def photo_folder(tmp_path):
     """Real photos (scikit-image): crops of a cat, a coffee cup and a rocket; one broken file."""
     root = tmp_path / "photos"
     cat, coffee, rocket = skdata.chelsea(), skdata.coffee(), skdata.rocket()
-    for i, (t, l) in enumerate([(0, 0), (20, 50), (60, 100)]):
-        _save(root / "cat" / f"c{i}.jpg", cat[t:t + 200 + 10 * i, l:l + 240])
-        _save(root / "coffee" / f"k{i}.png", coffee[t:t + 300, l:l + 280 + 5 * i])
+    for i, (top, left) in enumerate([(0, 0), (20, 50), (60, 100)]):
+        _save(root / "cat" / f"c{i}.jpg", cat[top : top + 200 + 10 * i, left : left + 240])
+        _save(root / "coffee" / f"k{i}.png", coffee[top : top + 300, left : left + 280 + 5 * i])
     _save(root / "rocket" / "r0.jpg", rocket[:300, :300])
-    _save(root / "rocket" / "r1.png", skdata.camera()[:100, :150])       # grayscale file
+    _save(root / "rocket" / "r1.png", skdata.camera()[:100, :150])  # grayscale file
     (root / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     return root
 
@@ -143,9 +151,9 @@ def test_image_folder_decodes_resizes_and_skips_bad_files(photo_folder, tmp_path
     batch = ds.take(np.arange(8))
     assert batch["image"].shape == (8, 64, 64, 3) and batch["image"].dtype == np.uint8
     gray = batch["image"][7]
-    np.testing.assert_array_equal(gray[..., 0], gray[..., 2])           # grayscale -> RGB
+    np.testing.assert_array_equal(gray[..., 0], gray[..., 2])  # grayscale -> RGB
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                                     # reused: no re-decoding
+        warnings.simplefilter("error")  # reused: no re-decoding
         again = data.load(str(photo_folder), "train", data_dir=tmp_path / "dd", image_size=64)
     assert len(again) == 8
 
@@ -157,8 +165,7 @@ def test_image_folder_strict_shape_skips_wrongly_shaped(tmp_path):
         for i in range(3):
             _save(root / c / f"{i}.png", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
     _save(root / "b" / "odd.png", rng.integers(0, 255, (40, 32, 3), dtype=np.uint8))
-    b = builders.image_folder_builder(root, data_dir=tmp_path / "dd", image_size=None,
-                                      image_shape=(32, 32, 3))
+    b = builders.image_folder_builder(root, data_dir=tmp_path / "dd", image_size=None, image_shape=(32, 32, 3))
     with pytest.warns(UserWarning, match="skipped 1 wrong shape"):
         b.download_and_prepare(file_format="array_record")
     assert b.skipped == {"undecodable": 0, "wrong_shape": 1}

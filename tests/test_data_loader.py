@@ -37,8 +37,7 @@ def test_default_data_dir_env(monkeypatch, tmp_path):
 
 
 def test_unknown_name_lists_builtins(data_dir):
-    with pytest.raises(ValueError, match="unknown dataset 'no_such_set'.*digits, fashion_mnist_deb, "
-                                         "mnist5k"):
+    with pytest.raises(ValueError, match="unknown dataset 'no_such_set'.*digits, fashion_mnist_deb, mnist5k"):
         data.load("no_such_set", data_dir=data_dir)
 
 
@@ -49,8 +48,7 @@ def test_missing_split_lists_splits(data_dir, digits):
 
 def test_unprepared_tfds_dataset_fails_fast_without_network(tmp_path):
     start = time.monotonic()
-    with pytest.raises(data.DataUnavailableError, match="tfds build cifar10 --file_format="
-                                                        "array_record"):
+    with pytest.raises(data.DataUnavailableError, match="tfds build cifar10 --file_format=array_record"):
         data.load("cifar10", "train", data_dir=tmp_path)
     assert time.monotonic() - start < 10
 
@@ -94,11 +92,14 @@ class ToySquares(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _info(self):
         return tfds.core.DatasetInfo(
             builder=self,
-            features=tfds.features.FeaturesDict({
-                "pixels": tfds.features.Tensor(shape=(6, 6, 3), dtype=np.uint8),
-                "kind": tfds.features.ClassLabel(names=["dark", "mid", "bright"]),
-            }),
-            supervised_keys=("pixels", "kind"))
+            features=tfds.features.FeaturesDict(
+                {
+                    "pixels": tfds.features.Tensor(shape=(6, 6, 3), dtype=np.uint8),
+                    "kind": tfds.features.ClassLabel(names=["dark", "mid", "bright"]),
+                }
+            ),
+            supervised_keys=("pixels", "kind"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(30), "validation": self._generate_examples(9)}

@@ -21,7 +21,7 @@ def _release_fixed_budget(labels, num_classes, probe_size, seed, min_instances_p
     class_indices = [i for i in range(num_classes) if i in class_to_idx]
     if num_classes * min_instances_per_class > probe_size:
         random.shuffle(class_indices)
-        class_indices = class_indices[:probe_size // min_instances_per_class]
+        class_indices = class_indices[: probe_size // min_instances_per_class]
     sampler_list, last_len = [], None
     while last_len != len(sampler_list) and len(sampler_list) < probe_size:
         last_len = len(sampler_list)
@@ -51,7 +51,7 @@ def _release_balanced(labels, num_classes, per_class, seed):
 @pytest.fixture(scope="module")
 def shuffled_labels():
     rng = np.random.default_rng(7)
-    return rng.permutation(np.repeat(np.arange(10), 120))   # 1,200 labels, 10 classes
+    return rng.permutation(np.repeat(np.arange(10), 120))  # 1,200 labels, 10 classes
 
 
 def test_parc_seeds():
@@ -73,7 +73,7 @@ def test_uneven_budget_is_as_even_as_possible(shuffled_labels):
     idx = data.sample_probe(shuffled_labels, budget=37, seed=3)
     counts = np.bincount(shuffled_labels[idx], minlength=10)
     assert counts.sum() == 37 and counts.max() - counts.min() == 1
-    assert counts[:7].tolist() == [4] * 7      # rounds go in class order: first classes get one more
+    assert counts[:7].tolist() == [4] * 7  # rounds go in class order: first classes get one more
 
 
 def test_classes_subsampled_when_2c_exceeds_budget():
@@ -89,7 +89,7 @@ def test_exhausted_classes_fill_from_the_others():
     counts = np.bincount(labels[idx])
     assert counts.tolist() == [3, 29, 28] or counts.tolist() == [3, 28, 29]
     small = data.sample_probe(labels, budget=1000, seed=1)
-    assert len(small) == 203     # fewer than the budget exist: all of them
+    assert len(small) == 203  # fewer than the budget exist: all of them
 
 
 @pytest.mark.parametrize("budget,seed", [(500, 2020), (37, 5057), (20, 8094)])

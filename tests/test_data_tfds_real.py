@@ -69,9 +69,9 @@ def test_registered_builders_datasets_read_at_any_size(tfds_dir, name):
 
 def test_feature_keys_from_two_or_three_supervised_keys_or_the_features(tfds_dir):
     keys = {name: data.feature_keys(data.get_builder(name, data_dir=tfds_dir).info) for name in DATASETS}
-    assert keys["places365_small"] == ("image", "label")          # ("image", "label", "filename")
-    assert keys["dtd"] == ("image", "label")                      # no supervised_keys
-    assert keys["parc_varied_images"] == ("image", "category")    # the only ClassLabel
+    assert keys["places365_small"] == ("image", "label")  # ("image", "label", "filename")
+    assert keys["dtd"] == ("image", "label")  # no supervised_keys
+    assert keys["parc_varied_images"] == ("image", "category")  # the only ClassLabel
     info = data.get_builder("oxford_iiit_pet", data_dir=tfds_dir).info
     assert data.feature_keys(info, label_key="species") == ("image", "species")
     species = data.load("oxford_iiit_pet", "test", data_dir=tfds_dir, label_key="species")
@@ -105,8 +105,7 @@ def test_tfrecord_dataset_error_gives_the_command_that_converts_it(fixture_dirs)
     with pytest.raises(ValueError) as err:
         data.load("parc_varied_images", data_dir=fixture_dirs / "tfds_tfrecord")
     # The command the fixture script ran to make tfds_converted/ (tests/fixtures/make_tfds_fixtures.py).
-    assert f"`tfds convert_format --dataset_version_dir={version_dir} --out_file_format=array_record`" in str(
-        err.value)
+    assert f"`tfds convert_format --dataset_version_dir={version_dir} --out_file_format=array_record`" in str(err.value)
     assert "\n" not in str(err.value)
 
 
@@ -179,8 +178,10 @@ def test_probing_and_finetuning_feed_the_model_identical_arrays(tfds_dir, monkey
     network = finetune.make_network(backbone, ds.num_classes, config)
     spec = finetune.model_preprocessing(backbone, config.image_size)
     target = finetune.load_target(name, data_dir=tfds_dir)
-    fed = [np.asarray(network.model_input(images))
-           for images, _ in eval_batches(target.train, indices, 3, preprocessing=spec)]
+    fed = [
+        np.asarray(network.model_input(images))
+        for images, _ in eval_batches(target.train, indices, 3, preprocessing=spec)
+    ]
     np.testing.assert_array_equal(np.concatenate(fed), captured["x"])
     np.testing.assert_array_equal(captured["labels"], ds.labels[indices])
 
@@ -188,8 +189,22 @@ def test_probing_and_finetuning_feed_the_model_identical_arrays(tfds_dir, monkey
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_score_command_ranks_real_layouts(tfds_dir, tmp_path, capsys, name):
     out = tmp_path / "ranking.csv"
-    argv = ["--models", WEIGHTED, "--dataset", name, "--data-dir", str(tfds_dir), "--probe-size", "8",
-            "--cache-dir", str(tmp_path / "cache"), "--estimators", "parc,logme,leep", "--out", str(out)]
+    argv = [
+        "--models",
+        WEIGHTED,
+        "--dataset",
+        name,
+        "--data-dir",
+        str(tfds_dir),
+        "--probe-size",
+        "8",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--estimators",
+        "parc,logme,leep",
+        "--out",
+        str(out),
+    ]
     assert score.main(argv) == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     assert {r["model"] for r in rows} == set(WEIGHTED.split(","))
@@ -209,8 +224,20 @@ def test_score_command_errors_are_one_line(tfds_dir, tmp_path, capsys):
 
 def test_score_label_key_selects_the_label_feature(tfds_dir, tmp_path, capsys):
     """oxford_iiit_pet has two labels: 37 breeds by default, 2 species with --label-key species."""
-    common = ["--models", WEIGHTED, "--dataset", "oxford_iiit_pet", "--data-dir", str(tfds_dir), "--probe-size", "8",
-              "--cache-dir", str(tmp_path / "cache"), "--estimators", "leep"]
+    common = [
+        "--models",
+        WEIGHTED,
+        "--dataset",
+        "oxford_iiit_pet",
+        "--data-dir",
+        str(tfds_dir),
+        "--probe-size",
+        "8",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--estimators",
+        "leep",
+    ]
     assert score.main([*common, "--label-key", "species", "--out", str(tmp_path / "species.json")]) == 0
     assert score.main([*common, "--out", str(tmp_path / "breed.json")]) == 0
     species, breed = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("species", "breed"))
@@ -223,11 +250,19 @@ def test_score_label_key_selects_the_label_feature(tfds_dir, tmp_path, capsys):
 
 def test_finetune_a_few_steps_on_varying_sizes(tfds_dir, tmp_path):
     config = finetune.default_config()
-    config.update(learning_rates=(0.01,), weight_decays=(0.0,), batch_size=4, eval_batch_size=4, num_steps=3,
-                  log_every_steps=1)
+    config.update(
+        learning_rates=(0.01,), weight_decays=(0.0,), batch_size=4, eval_batch_size=4, num_steps=3, log_every_steps=1
+    )
     entry = bank.load_bank("resnet_tiny@digits")[0]
-    result = finetune.finetune_pair(entry.model, "oxford_iiit_pet", config, tmp_path / "pair",
-                                    data_dir=tfds_dir, weights_path=entry.weights, progress=False)
+    result = finetune.finetune_pair(
+        entry.model,
+        "oxford_iiit_pet",
+        config,
+        tmp_path / "pair",
+        data_dir=tfds_dir,
+        weights_path=entry.weights,
+        progress=False,
+    )
     assert result["num_train"] == 12 and result["num_test"] == 6 and result["num_classes"] == 37
     assert 0.0 <= result["test_accuracy"] <= 100.0
 
@@ -248,7 +283,8 @@ def test_benchmark_command_on_real_layouts(tfds_dir, tmp_path):
         f"    c.bank = {','.join(names)!r}\n    c.targets = {targets!r}\n    c.runs = 1\n    c.budget = 8\n"
         f"    c.estimators = ('parc_f32', 'logme')\n    c.oracle = {str(oracle)!r}\n"
         f"    c.output_dir = {str(tmp_path / 'out')!r}\n    c.cache_dir = {str(tmp_path / 'cache')!r}\n"
-        f"    c.data_dir = {str(tfds_dir)!r}\n    c.plots = False\n    return c\n")
+        f"    c.data_dir = {str(tfds_dir)!r}\n    c.plots = False\n    return c\n"
+    )
     assert benchmark_cli.main(["--config", str(config), "--no-progress"]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
     assert {(r["Architecture"], r["Target Dataset"]) for r in rows} == {(m, t) for m in names for t in targets}
@@ -260,4 +296,3 @@ def test_a_split_of_unknown_labels_is_refused(tfds_dir):
     assert ds.labels.tolist() == [-1, -1]
     with pytest.raises(ValueError, match=r"places365_small split 'test' is unlabelled \(label -1\)"):
         bank.sample_probe_set("places365_small", split="test", data_dir=tfds_dir, budget=2)
-

@@ -29,10 +29,9 @@ def _reference(images, resize_size, input_size):
     """Resize the whole image (jax.image.resize, antialiased), then crop, as torchvision does."""
     b, h, w, c = images.shape
     nh, nw = pp.resized_shape(h, w, resize_size)
-    r = jax.image.resize(jnp.asarray(images, jnp.float32), (b, nh, nw, c), "bilinear",
-                         antialias=True)
+    r = jax.image.resize(jnp.asarray(images, jnp.float32), (b, nh, nw, c), "bilinear", antialias=True)
     top, left = int(round((nh - input_size) / 2)), int(round((nw - input_size) / 2))
-    return np.asarray(r[:, top:top + input_size, left:left + input_size])
+    return np.asarray(r[:, top : top + input_size, left : left + input_size])
 
 
 def test_resized_shape_follows_torchvision():
@@ -61,15 +60,15 @@ def test_grayscale_to_rgb_and_normalisation():
 
 def test_antialiasing_on_a_real_image():
     """Shrinking a real photo: our resize agrees with PIL's antialiased bilinear, not nearest."""
-    cat = skdata.chelsea()                                        # 300 x 451 x 3
+    cat = skdata.chelsea()  # 300 x 451 x 3
     prep = Prep(input_size=64, resize_size=64, mean=(0, 0, 0), std=(1, 1, 1))
     out = np.asarray(data.eval_transform(cat[None], prep))[0]
     nh, nw = pp.resized_shape(*cat.shape[:2], 64)
     pil = np.asarray(Image.fromarray(cat).resize((nw, nh), Image.BILINEAR), np.float32)
     left = int(round((nw - 64) / 2))
-    pil = pil[:, left:left + 64]
+    pil = pil[:, left : left + 64]
     nearest = np.asarray(Image.fromarray(cat).resize((nw, nh), Image.NEAREST), np.float32)
-    nearest = nearest[:, left:left + 64]
+    nearest = nearest[:, left : left + 64]
     err = np.abs(out - pil).mean()
     assert err < 2.0, err
     assert err < 0.5 * np.abs(out - nearest).mean()
@@ -132,8 +131,8 @@ def test_full_box_crop_is_a_resize_and_flip_mirrors():
     np.testing.assert_allclose(out[1], ref[1][:, ::-1], atol=1e-3)
     # A box samples the image inside the box: the top-left quadrant upscaled 2x equals the resize
     # of the cropped quadrant, except on the last row/column, which blend with the pixel outside.
-    quad = augment.crop_resize_flip(x[:1], np.array([[0, 0, 15, 15]]), np.array([False]),
-                                    Prep(30, 30, (0, 0, 0), (1, 1, 1)))
+    quad = augment.crop_resize_flip(
+        x[:1], np.array([[0, 0, 15, 15]]), np.array([False]), Prep(30, 30, (0, 0, 0), (1, 1, 1))
+    )
     ref_q = jax.image.resize(x[:1, :15, :15].astype(np.float32), (1, 30, 30, 3), "bilinear")
-    np.testing.assert_allclose(np.asarray(quad)[:, :-1, :-1], np.asarray(ref_q)[:, :-1, :-1],
-                               atol=1e-3)
+    np.testing.assert_allclose(np.asarray(quad)[:, :-1, :-1], np.asarray(ref_q)[:, :-1, :-1], atol=1e-3)

@@ -10,8 +10,14 @@ from parc_jax.models.efficientnet_lite import DepthwiseConv
 
 def _grouped(x, kernel, stride):
     return jax.lax.conv_general_dilated(
-        x, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=x.shape[-1], precision=jax.lax.Precision.HIGHEST)
+        x,
+        kernel,
+        (stride, stride),
+        "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=x.shape[-1],
+        precision=jax.lax.Precision.HIGHEST,
+    )
 
 
 @pytest.mark.parametrize("size,kernel_size,stride", [(9, 3, 2), (8, 5, 2), (7, 5, 1)])
@@ -24,7 +30,7 @@ def test_matches_grouped_convolution_and_its_gradients(size, kernel_size, stride
     got = jax.jit(module.apply)(variables, x)
     want = _grouped(x, kernel, stride)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    loss = lambda fn: (lambda k, x: jnp.sum(fn(k, x) ** 2))
+    loss = lambda fn: lambda k, x: jnp.sum(fn(k, x) ** 2)
     g_got = jax.grad(loss(lambda k, x: module.apply({"params": {"kernel": k}}, x)), argnums=(0, 1))(kernel, x)
     g_want = jax.grad(loss(lambda k, x: _grouped(x, k, stride)), argnums=(0, 1))(kernel, x)
     for a, b in zip(g_got, g_want):

@@ -1,7 +1,5 @@
 """Estimator properties: compiled path, batching, invariances, references and input errors."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,8 +92,18 @@ def test_leep_invariant_to_permuting_source_classes():
 
 @pytest.mark.parametrize(
     "name,opts",
-    [("parc", {}), ("parc", {"n_dims": 8}), ("logme", {}), ("leep", {}), ("nce", {}), ("nce", {"eps": 1e-5}),
-     ("hscore", {}), ("hscore", {"shrinkage": True}), ("knn", {"k": 1}), ("knn", {"k": 5})],
+    [
+        ("parc", {}),
+        ("parc", {"n_dims": 8}),
+        ("logme", {}),
+        ("leep", {}),
+        ("nce", {}),
+        ("nce", {"eps": 1e-5}),
+        ("hscore", {}),
+        ("hscore", {"shrinkage": True}),
+        ("knn", {"k": 1}),
+        ("knn", {"k": 5}),
+    ],
 )
 def test_matches_float64_reference(name, opts):
     """Independent dense float64 NumPy/SciPy implementations (the benchmark's baseline) agree."""
@@ -156,8 +164,17 @@ def _blocks_for(x, block_rows, backend, few, monkeypatch):
 
 @pytest.mark.parametrize(
     "n,block_rows,backend",
-    [(3, 128, "cpu"), (4, 128, "cpu"), (50, 128, "cpu"), (300, 128, "cpu"), (50, 3, "cpu"), (11, 4, "cpu"),
-     (3, 128, "gpu"), (7, 128, "gpu"), (300, 128, "gpu")],
+    [
+        (3, 128, "cpu"),
+        (4, 128, "cpu"),
+        (50, 128, "cpu"),
+        (300, 128, "cpu"),
+        (50, 3, "cpu"),
+        (11, 4, "cpu"),
+        (3, 128, "gpu"),
+        (7, 128, "gpu"),
+        (300, 128, "gpu"),
+    ],
 )
 def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, backend, monkeypatch):
     from parc_jax.estimators import _parc, _stats
@@ -172,8 +189,17 @@ def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, backend, monke
 
 @pytest.mark.parametrize(
     "n,block_rows,backend",
-    [(300, 128, "cpu"), (50, 7, "cpu"), (5, 128, "cpu"), (1, 128, "cpu"), (2, 1, "cpu"), (3, 2, "cpu"),
-     (40, 1, "cpu"), (1000, 128, "cpu"), (300, 128, "gpu")],
+    [
+        (300, 128, "cpu"),
+        (50, 7, "cpu"),
+        (5, 128, "cpu"),
+        (1, 128, "cpu"),
+        (2, 1, "cpu"),
+        (3, 2, "cpu"),
+        (40, 1, "cpu"),
+        (1000, 128, "cpu"),
+        (300, 128, "gpu"),
+    ],
 )
 def test_gram_is_the_product_and_exactly_symmetric_in_blocks(n, block_rows, backend, monkeypatch):
     from parc_jax.estimators import _stats
@@ -216,8 +242,9 @@ def test_class_slots_hold_every_row_once_with_its_class(n, c):
         assert slots.shape == (-(-n // c), 2 * c)
         filled = slots < n
         assert sorted(slots[filled]) == list(range(n))
-        np.testing.assert_array_equal(labels[np.where(filled, slots, 0)][filled],
-                                      np.broadcast_to(slot_class, slots.shape)[filled])
+        np.testing.assert_array_equal(
+            labels[np.where(filled, slots, 0)][filled], np.broadcast_to(slot_class, slots.shape)[filled]
+        )
 
 
 @pytest.mark.parametrize("c", [5, 100])

@@ -80,8 +80,14 @@ def _bank(m=3, n=240, d=40, c=5, seed=0):
     return features.astype(np.float32), labels.astype(np.int32)
 
 
-SINGLE = [("sfda", {}), ("sfda", {"n_dims": 8}), ("etran_energy", {}), ("etran_lda", {}), ("ped", {}),
-          ("ped", {"base": "logme"})]
+SINGLE = [
+    ("sfda", {}),
+    ("sfda", {"n_dims": 8}),
+    ("etran_energy", {}),
+    ("etran_lda", {}),
+    ("ped", {}),
+    ("ped", {"base": "logme"}),
+]
 
 
 @pytest.mark.parametrize("d", [40, 300])  # N > D, and N < D (the QR span coordinates)
@@ -106,8 +112,9 @@ def test_graded_scores_match_float64_reference(name, key):
     np.testing.assert_allclose(estimators.score_bank(name, features, labels, 5), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name,terms_fn,keys", [("ncti", estimators.ncti_terms, None),
-                                               ("etran", None, ("etran_energy", "etran_lda"))])
+@pytest.mark.parametrize(
+    "name,terms_fn,keys", [("ncti", estimators.ncti_terms, None), ("etran", None, ("etran_energy", "etran_lda"))]
+)
 def test_bank_relative_scores_combine_single_terms(name, terms_fn, keys):
     features, labels = _bank(m=4, d=300)
     if terms_fn is None:

@@ -156,8 +156,14 @@ def test_one_trace_per_shape(name):
 
 @pytest.mark.parametrize(
     "name,opts",
-    [("rsa", {}), ("rsa", {"n_dims": 8}), ("dds", {}), ("dds", {"n_dims": 8}), ("split_knn", {"k": 3}),
-     ("split_logistic", {})],
+    [
+        ("rsa", {}),
+        ("rsa", {"n_dims": 8}),
+        ("dds", {}),
+        ("dds", {"n_dims": 8}),
+        ("split_knn", {"k": 3}),
+        ("split_logistic", {}),
+    ],
 )
 def test_matches_float64_reference(name, opts):
     features, labels, c, ref = _problem(seed=4, n=80, d=40, c=5)

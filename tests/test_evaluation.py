@@ -157,8 +157,7 @@ def test_protocol_matches_release_golden(protocol_paths, plasticity):
     _assert_golden(evaluation.parc_protocol(results, oracle, plasticity=plasticity), golden[key])
     # The same tables given in memory: row dicts with numbers, and a dict of columns.
     rows = [
-        {k: (float(v) if k not in ("Architecture", "Source Dataset", "Target Dataset") else v)
-         for k, v in r.items()}
+        {k: (float(v) if k not in ("Architecture", "Source Dataset", "Target Dataset") else v) for k, v in r.items()}
         for r in _rows(results)
     ]
     oracle_rows = _rows(oracle)
@@ -170,18 +169,14 @@ def test_protocol_matches_release_golden(protocol_paths, plasticity):
 def test_protocol_layers_override(protocol_paths):
     results, oracle, golden = protocol_paths
     # The release's depths given explicitly reproduce the default.
-    same = evaluation.parc_protocol(
-        results, oracle, plasticity=True, layers=dict(evaluation.RELEASE_MODEL_LAYERS)
-    )
+    same = evaluation.parc_protocol(results, oracle, plasticity=True, layers=dict(evaluation.RELEASE_MODEL_LAYERS))
     _assert_golden(same, golden["with_plasticity"])
     # Other depths change the plasticity term and so the result.
     flat = {a: 20 for a in evaluation.RELEASE_MODEL_LAYERS}
     other = evaluation.parc_protocol(results, oracle, plasticity=True, layers=flat)
     assert other["good"]["mean"] != pytest.approx(same["good"]["mean"], abs=1e-3)
     with pytest.raises(ValueError, match=r"architecture\(s\) \['alexnet', 'googlenet'\]"):
-        evaluation.parc_protocol(
-            results, oracle, plasticity=True, layers={"resnet50": 50, "resnet18": 18}
-        )
+        evaluation.parc_protocol(results, oracle, plasticity=True, layers={"resnet50": 50, "resnet18": 18})
 
 
 def _small_tables():
@@ -192,28 +187,35 @@ def _small_tables():
     for target in ("t1", "t2"):
         for arch, source in models:
             acc = "" if (source, target) == ("c", "t2") else float(rng.uniform(40, 90))
-            oracle.append({"Architecture": arch, "Source Dataset": source,
-                           "Target Dataset": target, "Oracle": acc})
+            oracle.append({"Architecture": arch, "Source Dataset": source, "Target Dataset": target, "Oracle": acc})
     for run in (0, 1):
         for target in ("t1", "t2"):
             for arch, source in models:
-                results.append({"Run": run, "Architecture": arch, "Source Dataset": source,
-                                "Target Dataset": target, "m": float(rng.normal())})
+                results.append(
+                    {
+                        "Run": run,
+                        "Architecture": arch,
+                        "Source Dataset": source,
+                        "Target Dataset": target,
+                        "m": float(rng.normal()),
+                    }
+                )
     return results, oracle
 
 
 def test_protocol_release_rules_on_a_small_table():
     """Self-supervised sources and empty oracles are left out; variance is over runs, ddof=0."""
     results, oracle = _small_tables()
-    acc = {(o["Architecture"], o["Source Dataset"], o["Target Dataset"]): o["Oracle"]
-           for o in oracle}
+    acc = {(o["Architecture"], o["Source Dataset"], o["Target Dataset"]): o["Oracle"] for o in oracle}
     per_run = []
     for run in (0, 1):
         per_target = []
         for target in ("t1", "t2"):
-            pairs = [(r["m"], acc[r["Architecture"], r["Source Dataset"], target])
-                     for r in results if r["Run"] == run and r["Target Dataset"] == target
-                     and r["Source Dataset"] != "moco_imagenet"]
+            pairs = [
+                (r["m"], acc[r["Architecture"], r["Source Dataset"], target])
+                for r in results
+                if r["Run"] == run and r["Target Dataset"] == target and r["Source Dataset"] != "moco_imagenet"
+            ]
             pairs = [(s, a) for s, a in pairs if a != ""]
             per_target.append(100 * scipy.stats.pearsonr(*zip(*pairs))[0])
         per_run.append(np.mean(per_target))
@@ -228,8 +230,7 @@ def test_protocol_release_rules_on_a_small_table():
     )
     assert with_lone["m"] == pytest.approx(got)
     with pytest.raises(ValueError, match="run 0: no target dataset has 2 or more results rows"):
-        evaluation.parc_protocol([dict(lone, m=0.5)], [dict(lone_oracle, Oracle=70.0)],
-                                 plasticity=False)
+        evaluation.parc_protocol([dict(lone, m=0.5)], [dict(lone_oracle, Oracle=70.0)], plasticity=False)
     # Keeping the self-supervised source changes the numbers.
     kept = evaluation.parc_protocol(results, oracle, plasticity=False, excluded_sources=())
     assert kept["m"]["mean"] != pytest.approx(got["mean"], abs=1e-6)
@@ -255,11 +256,9 @@ def test_protocol_errors(tmp_path):
     results, oracle = _small_tables()
     run = evaluation.parc_protocol
     with pytest.raises(ValueError, match="results table lacks column.*'Target Dataset'"):
-        run([{k: v for k, v in r.items() if k != "Target Dataset"} for r in results], oracle,
-            plasticity=False)
+        run([{k: v for k, v in r.items() if k != "Target Dataset"} for r in results], oracle, plasticity=False)
     with pytest.raises(ValueError, match="oracle table lacks column.*'Oracle'"):
-        run(results, [{k: v for k, v in r.items() if k != "Oracle"} for r in oracle],
-            plasticity=False)
+        run(results, [{k: v for k, v in r.items() if k != "Oracle"} for r in oracle], plasticity=False)
     with pytest.raises(ValueError, match="no method column"):
         run([{k: v for k, v in r.items() if k != "m"} for r in results], oracle, plasticity=False)
     renamed = [dict(r, Architecture="vit") for r in oracle]
@@ -274,8 +273,7 @@ def test_protocol_errors(tmp_path):
     with pytest.raises(ValueError, match="infinite"):
         run([dict(results[0], m=float("inf"))] + results[1:], oracle, plasticity=False)
     with pytest.raises(ValueError, match="a correlation needs at least 2"):
-        run(results, [dict(o, Oracle=0.0) if o["Target Dataset"] == "t1" else o for o in oracle],
-            plasticity=False)
+        run(results, [dict(o, Oracle=0.0) if o["Target Dataset"] == "t1" else o for o in oracle], plasticity=False)
     with pytest.raises(ValueError, match="plasticity needs the depth.*'alexnet'"):
         run(results, oracle, plasticity=True, layers={"resnet50": 50, "resnet18": 18})
     with pytest.raises(ValueError, match="cannot read the results CSV"):

@@ -105,12 +105,13 @@ def test_fewer_images_than_devices(setup):
 @pytest.mark.parametrize("strategy", ["mesh", "pmap"])
 def test_iterator_of_ragged_batches_equals_arrays(setup, strategy):
     cuts = [0, 5, 6, 13, 13, 30, N]  # sizes 5, 1, 7, 0, 17, 7
-    batches = (
-        {"image": setup["images"][a:b], "label": setup["labels"][a:b]}
-        for a, b in zip(cuts[:-1], cuts[1:])
-    )
+    batches = ({"image": setup["images"][a:b], "label": setup["labels"][a:b]} for a, b in zip(cuts[:-1], cuts[1:]))
     probe = extract(
-        setup["apply_fn"], setup["variables"], batches, batch_size=8, strategy=strategy,
+        setup["apply_fn"],
+        setup["variables"],
+        batches,
+        batch_size=8,
+        strategy=strategy,
         progress=False,
     )
     np.testing.assert_allclose(probe.features, setup["features"], atol=1e-5)
@@ -121,8 +122,11 @@ def test_iterator_of_ragged_batches_equals_arrays(setup, strategy):
 def test_mapping_input_and_multi_hot_labels(setup):
     multi_hot = np.eye(3, dtype=np.int8)[setup["labels"]]
     probe = extract(
-        setup["apply_fn"], setup["variables"],
-        {"image": setup["images"], "label": multi_hot}, batch_size=16, progress=False,
+        setup["apply_fn"],
+        setup["variables"],
+        {"image": setup["images"], "label": multi_hot},
+        batch_size=16,
+        progress=False,
     )
     np.testing.assert_array_equal(probe.labels, multi_hot)
     assert probe.labels.dtype == np.int8
@@ -135,9 +139,7 @@ def test_no_labels_gives_none(setup):
 
 @pytest.mark.parametrize("strategy", ["mesh", "pmap"])
 def test_bfloat16_compute(setup, strategy):
-    ext = Extractor(
-        setup["apply_fn"], setup["variables"], batch_size=8, strategy=strategy, dtype="bfloat16"
-    )
+    ext = Extractor(setup["apply_fn"], setup["variables"], batch_size=8, strategy=strategy, dtype="bfloat16")
     for leaf in jax.tree.leaves(ext.variables):
         assert leaf.dtype == jnp.bfloat16
     probe = ext(setup["images"], progress=False)
@@ -149,10 +151,24 @@ def test_bfloat16_compute(setup, strategy):
 
 
 def test_bfloat16_same_on_both_strategies(setup):
-    a = extract(setup["apply_fn"], setup["variables"], setup["images"], dtype=jnp.bfloat16,
-                strategy="mesh", batch_size=8, progress=False)
-    b = extract(setup["apply_fn"], setup["variables"], setup["images"], dtype=jnp.bfloat16,
-                strategy="pmap", batch_size=8, progress=False)
+    a = extract(
+        setup["apply_fn"],
+        setup["variables"],
+        setup["images"],
+        dtype=jnp.bfloat16,
+        strategy="mesh",
+        batch_size=8,
+        progress=False,
+    )
+    b = extract(
+        setup["apply_fn"],
+        setup["variables"],
+        setup["images"],
+        dtype=jnp.bfloat16,
+        strategy="pmap",
+        batch_size=8,
+        progress=False,
+    )
     np.testing.assert_allclose(a.features, b.features, atol=1e-5)
 
 
@@ -172,8 +188,7 @@ def test_preprocess_runs_inside_the_step(setup, strategy):
         return model.apply(v, x, train=False)
 
     _, out = apply_fn(variables, preprocess(jnp.asarray(raw)))
-    probe = extract(apply_fn, variables, raw, batch_size=8, strategy=strategy,
-                    preprocess=preprocess, progress=False)
+    probe = extract(apply_fn, variables, raw, batch_size=8, strategy=strategy, preprocess=preprocess, progress=False)
     np.testing.assert_allclose(probe.features, np.asarray(out["features"]), atol=1e-5)
 
 
@@ -210,8 +225,7 @@ def _call(setup, **kw):
         ({"data": {"images": np.zeros((2, 8, 8, 3))}}, "no 'image'"),
         ({"data": 3}, "cannot extract from int"),
         (
-            {"data": [{"image": np.zeros((2, 8, 8, 3)), "label": np.zeros(2)},
-                      {"image": np.zeros((2, 8, 8, 3))}]},
+            {"data": [{"image": np.zeros((2, 8, 8, 3)), "label": np.zeros(2)}, {"image": np.zeros((2, 8, 8, 3))}]},
             "give labels in every batch or in none",
         ),
         ({"data": [{"image": np.zeros((2, 8, 8, 3)), "label": np.zeros(3)}]}, "labels of shape"),

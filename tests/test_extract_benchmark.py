@@ -18,15 +18,35 @@ def bench():
 
 
 def test_tiny_run_writes_json_and_markdown(bench, tmp_path):
-    argv = ["--models", "cnn_small", "--batch-sizes", "6", "--dtypes", "float32,bfloat16",
-            "--strategies", "mesh,pmap", "--steps", "2", "--repeats", "1", "--devices", "2",
-            "--image-size", "28", "--out", str(tmp_path), "--tag", "smoke"]
+    argv = [
+        "--models",
+        "cnn_small",
+        "--batch-sizes",
+        "6",
+        "--dtypes",
+        "float32,bfloat16",
+        "--strategies",
+        "mesh,pmap",
+        "--steps",
+        "2",
+        "--repeats",
+        "1",
+        "--devices",
+        "2",
+        "--image-size",
+        "28",
+        "--out",
+        str(tmp_path),
+        "--tag",
+        "smoke",
+    ]
     assert bench.main(argv) == 0
     payload = json.loads((tmp_path / "extraction_smoke.json").read_text())
     assert payload["machine"]["platform"] == "cpu" and payload["argv"] == argv
     rows = payload["results"]
     assert {(r["dtype"], r["strategy"]) for r in rows} == {
-        (d, s) for d in ("float32", "bfloat16") for s in ("mesh", "pmap")}
+        (d, s) for d in ("float32", "bfloat16") for s in ("mesh", "pmap")
+    }
     for r in rows:
         assert (r["devices"], r["global_batch"], r["images_per_run"], r["image_size"]) == (2, 6, 12, 28)
         assert r["e2e_img_s"] > 0 and r["device_img_s"] > 0

@@ -28,8 +28,7 @@ def _probe(seed=0, n=20, d=6, z=4, labels=True):
 
 
 def _key(**kw):
-    base = dict(model="tiny_cnn", dataset="fashion_mnist", split="train",
-                sampler="class_balanced", seed=0, size=20)
+    base = dict(model="tiny_cnn", dataset="fashion_mnist", split="train", sampler="class_balanced", seed=0, size=20)
     base.update(kw)
     return ProbeKey(**base)
 
@@ -71,8 +70,16 @@ def test_get_or_compute_reuses_across_runs(tmp_path):
 
 @pytest.mark.parametrize(
     "change",
-    [{"model": "resnet50"}, {"dataset": "mnist"}, {"split": "test"}, {"sampler": "random"},
-     {"seed": 1}, {"size": 500}, {"dtype": "bfloat16"}, {"extra": {"image_size": 224}}],
+    [
+        {"model": "resnet50"},
+        {"dataset": "mnist"},
+        {"split": "test"},
+        {"sampler": "random"},
+        {"seed": 1},
+        {"size": 500},
+        {"dtype": "bfloat16"},
+        {"extra": {"image_size": 224}},
+    ],
 )
 def test_every_key_field_separates_entries(tmp_path, change):
     cache = ProbeCache(tmp_path)
@@ -125,9 +132,7 @@ def _damage_missing_array(path):
     np.savez(path, features=np.zeros((2, 2), np.float32))
 
 
-@pytest.mark.parametrize(
-    "damage", [_damage_truncate, _damage_garbage, _damage_flip_byte, _damage_missing_array]
-)
+@pytest.mark.parametrize("damage", [_damage_truncate, _damage_garbage, _damage_flip_byte, _damage_missing_array])
 def test_corrupt_entry_names_the_file(tmp_path, damage):
     cache = ProbeCache(tmp_path)
     path = cache.put(_key(), _probe(n=200))
@@ -195,8 +200,9 @@ def test_writer_killed_mid_write_leaves_no_valid_entry(tmp_path):
     root, marker = tmp_path / "cache", tmp_path / "stalled"
     key = ProbeKey("m", "d", "train", "random", 0, 50_000)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(root), str(marker)],
-                             env=env, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(root), str(marker)], env=env, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 600  # hang guard: the writer only has to start
         while not marker.exists():

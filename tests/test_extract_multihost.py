@@ -51,7 +51,9 @@ def _worker(process_id: int, port: int, out_dir: str):
     import jax
 
     jax.distributed.initialize(
-        coordinator_address=f"localhost:{port}", num_processes=2, process_id=process_id,
+        coordinator_address=f"localhost:{port}",
+        num_processes=2,
+        process_id=process_id,
         initialization_timeout=600,
     )
     from parc_jax import parallel
@@ -62,21 +64,21 @@ def _worker(process_id: int, port: int, out_dir: str):
     out = {}
     for strategy in ("mesh", "pmap"):
         recording = RecordingArray(images)
-        probe = extract(apply_fn, variables, recording, labels=labels, batch_size=BATCH,
-                        strategy=strategy, progress=False)
+        probe = extract(
+            apply_fn, variables, recording, labels=labels, batch_size=BATCH, strategy=strategy, progress=False
+        )
         out[f"{strategy}_array_features"], out[f"{strategy}_array_probs"] = probe.features, probe.probs
         out[f"{strategy}_array_labels"] = probe.labels
         out[f"{strategy}_rows_read"] = np.asarray(recording.rows)
 
-        batches = ({"image": images[a:a + 5], "label": labels[a:a + 5]} for a in range(0, N, 5))
-        probe = extract(apply_fn, variables, batches, batch_size=BATCH, strategy=strategy,
-                        progress=False)
-        out[f"{strategy}_batches_features"], out[f"{strategy}_batches_labels"] = (
-            probe.features, probe.labels)
+        batches = ({"image": images[a : a + 5], "label": labels[a : a + 5]} for a in range(0, N, 5))
+        probe = extract(apply_fn, variables, batches, batch_size=BATCH, strategy=strategy, progress=False)
+        out[f"{strategy}_batches_features"], out[f"{strategy}_batches_labels"] = (probe.features, probe.labels)
 
     own = parallel.process_slice(N)  # the caller shards: input_sharded=True
-    probe = extract(apply_fn, variables, images[own], labels=labels[own], batch_size=BATCH,
-                    input_sharded=True, progress=False)
+    probe = extract(
+        apply_fn, variables, images[own], labels=labels[own], batch_size=BATCH, input_sharded=True, progress=False
+    )
     out["sharded_features"], out["sharded_labels"] = probe.features, probe.labels
     np.savez(os.path.join(out_dir, f"process{process_id}.npz"), **out)
 
@@ -90,13 +92,18 @@ def _free_port() -> int:
 def test_two_processes_gather_the_single_process_result(tmp_path):
     from parc_jax.extract import extract
 
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = dict(
+        os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), XLA_FLAGS="--xla_force_host_platform_device_count=2"
+    )
     port = _free_port()
     logs = [tmp_path / f"log{i}.txt" for i in range(2)]
     procs = [
-        subprocess.Popen([sys.executable, __file__, "WORKER", str(i), str(port), str(tmp_path)],
-                         env=env, stdout=open(logs[i], "w"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [sys.executable, __file__, "WORKER", str(i), str(port), str(tmp_path)],
+            env=env,
+            stdout=open(logs[i], "w"),
+            stderr=subprocess.STDOUT,
+        )
         for i in range(2)
     ]
     try:
@@ -118,8 +125,7 @@ def test_two_processes_gather_the_single_process_result(tmp_path):
     for res in results:
         for strategy in ("mesh", "pmap"):
             for source in ("array", "batches"):
-                np.testing.assert_allclose(res[f"{strategy}_{source}_features"], ref.features,
-                                           atol=1e-5, rtol=0)
+                np.testing.assert_allclose(res[f"{strategy}_{source}_features"], ref.features, atol=1e-5, rtol=0)
                 np.testing.assert_array_equal(res[f"{strategy}_{source}_labels"], labels)
             np.testing.assert_allclose(res[f"{strategy}_array_probs"], ref.probs, atol=1e-5, rtol=0)
         np.testing.assert_allclose(res["sharded_features"], ref.features, atol=1e-5, rtol=0)

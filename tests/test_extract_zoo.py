@@ -39,8 +39,16 @@ def small_cnn():
 @pytest.mark.parametrize("strategy", ["mesh", "pmap"])
 def test_small_cnn_on_fashion_mnist(small_cnn, strategy):
     model, x, y, features, probs = small_cnn
-    probe = extract(model.apply, model.variables, x, labels=y, batch_size=32, strategy=strategy,
-                    preprocess=model.preprocess, progress=False)
+    probe = extract(
+        model.apply,
+        model.variables,
+        x,
+        labels=y,
+        batch_size=32,
+        strategy=strategy,
+        preprocess=model.preprocess,
+        progress=False,
+    )
     assert probe.features.shape == (100, model.info.feature_dim)
     assert probe.probs.shape == (100, model.info.num_source_classes)
     np.testing.assert_allclose(probe.features, features, atol=1e-5, rtol=0)

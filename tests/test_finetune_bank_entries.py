@@ -6,12 +6,11 @@ import json
 import jax
 import numpy as np
 import pytest
+from _finetune_fixtures import compilation_cache, data_dir  # noqa: F401  (pytest fixtures)
 
-from parc_jax import bank, data, models
-from parc_jax import finetune
+from parc_jax import bank, finetune, models
 from parc_jax.finetune import __main__ as cli
 from parc_jax.finetune._sources import entry_backbone
-from _finetune_fixtures import compilation_cache, data_dir  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +29,30 @@ def bank_file(tmp_path_factory):
         "                   source_dataset='digits'),\n"
         "              dict(name='control', model='cnn_small', weights='random', seed=1,\n"
         "                   source_dataset='none', image_size=16)]\n"
-        "  return c\n")
+        "  return c\n"
+    )
     return root / "tiny.py"
 
 
 def _argv(bank_file, data_dir, workdir, *extra):
-    return ["--bank", str(bank_file), "--targets", "digits", "--workdir", str(workdir),
-            "--data-dir", str(data_dir), "--config.mode=finetune", "--config.num_steps=4",
-            "--config.learning_rates=0.1", "--config.batch_size=32", "--config.augment=False",
-            "--config.image_size=40", "--no-progress", *extra]
+    return [
+        "--bank",
+        str(bank_file),
+        "--targets",
+        "digits",
+        "--workdir",
+        str(workdir),
+        "--data-dir",
+        str(data_dir),
+        "--config.mode=finetune",
+        "--config.num_steps=4",
+        "--config.learning_rates=0.1",
+        "--config.batch_size=32",
+        "--config.augment=False",
+        "--config.image_size=40",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _rows(workdir):
@@ -66,8 +80,7 @@ def test_entry_weights_and_image_size(bank_file):
     assert pair_config.image_size == 40 and backbone.name == "cnn_small@digits"
     assert finetune.model_preprocessing(backbone, pair_config.image_size).input_size == 40
     want = models.load("cnn_small", pretrained=False, rng=jax.random.key(3)).variables["params"]
-    assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool((a == b).all()),
-                                            backbone.variables["params"], want)))
+    assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool((a == b).all()), backbone.variables["params"], want)))
     # The entry's size wins, exactly (no resize-then-crop): the size the bank is probed at.
     backbone, pair_config = entry_backbone(control, config)
     spec = finetune.model_preprocessing(backbone, pair_config.image_size)
@@ -88,12 +101,10 @@ def test_batchnorm_recalibration_gives_the_batch_statistics():
     config = finetune.default_config()
     config.mode = "scratch"
     network = finetune.make_network(backbone, 10, config)
-    trainer = finetune.Trainer(network, finetune.make_optimizer(config, 0.1, 0.0, 10),
-                               finetune.global_mesh())
+    trainer = finetune.Trainer(network, finetune.make_optimizer(config, 0.1, 0.0, 10), finetune.global_mesh())
     state = trainer.init_state(zoo.variables["params"], zoo.variables["batch_stats"], None)
     images = np.asarray(jax.random.randint(jax.random.key(1), (16, 32, 32, 3), 0, 256), np.uint8)
-    want, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=True,
-                            rng=jax.random.key(2))
+    want, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=True, rng=jax.random.key(2))
     before, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=False)
     state = trainer.recalibrate_batch_stats(state, [(images, np.zeros(16, np.int32))])
     got, _ = network.apply(state.trainable, state.frozen, state.batch_stats, images, train=False)

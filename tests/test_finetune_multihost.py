@@ -20,9 +20,17 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 HANG_GUARD_S = 900  # only stops a deadlocked run; a slow (busy) machine must not fail the test
-COMMON = ["--config.mode=scratch", "--config.num_steps=20", "--config.learning_rates=0.1",
-          "--config.batch_size=32", "--config.eval_batch_size=128", "--config.augment=False",
-          "--config.log_every_steps=5", "--config.checkpoint_every_steps=10", "--no-progress"]
+COMMON = [
+    "--config.mode=scratch",
+    "--config.num_steps=20",
+    "--config.learning_rates=0.1",
+    "--config.batch_size=32",
+    "--config.eval_batch_size=128",
+    "--config.augment=False",
+    "--config.log_every_steps=5",
+    "--config.checkpoint_every_steps=10",
+    "--no-progress",
+]
 BANK_MODELS = ("cnn_small", "cnn_medium")
 
 
@@ -31,18 +39,35 @@ def _worker(process_id: int, num_processes: int, port: int, data_dir: str, out_d
 
     if num_processes > 1:
         jax.distributed.initialize(
-            coordinator_address=f"localhost:{port}", num_processes=num_processes,
-            process_id=process_id, initialization_timeout=600)
+            coordinator_address=f"localhost:{port}",
+            num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=600,
+        )
     from parc_jax.finetune import __main__ as cli  # noqa: PLC0415
     from parc_jax.finetune import _bank  # noqa: PLC0415
 
     assert jax.process_count() == num_processes and jax.device_count() == 4
     out = {"process_index": jax.process_index(), "local_devices": len(jax.local_devices())}
     work = pathlib.Path(out_dir)
-    res = cli.run(["--model", "cnn_small", "--dataset", "digits", "--workdir", str(work / "data"),
-                   "--data-dir", data_dir, *COMMON])
-    out["data"] = {"test_accuracy": res["test_accuracy"], "devices": res["devices"],
-                   "final_loss": res["final"]["history"]["train"]["loss"][-1]}
+    res = cli.run(
+        [
+            "--model",
+            "cnn_small",
+            "--dataset",
+            "digits",
+            "--workdir",
+            str(work / "data"),
+            "--data-dir",
+            data_dir,
+            *COMMON,
+        ]
+    )
+    out["data"] = {
+        "test_accuracy": res["test_accuracy"],
+        "devices": res["devices"],
+        "final_loss": res["final"]["history"]["train"]["loss"][-1],
+    }
     if num_processes > 1:
         # Record which pairs this process trains (the real function runs).
         trained, real = [], _bank.finetune_pair
@@ -52,14 +77,28 @@ def _worker(process_id: int, num_processes: int, port: int, data_dir: str, out_d
             return real(model, dataset, *args, **kwargs)
 
         _bank.finetune_pair = recording
-        rows = cli.run(["--models", ",".join(BANK_MODELS), "--targets", "digits", "--split", "pairs",
-                        "--workdir", str(work / "bank"), "--data-dir", data_dir, *COMMON])
+        rows = cli.run(
+            [
+                "--models",
+                ",".join(BANK_MODELS),
+                "--targets",
+                "digits",
+                "--split",
+                "pairs",
+                "--workdir",
+                str(work / "bank"),
+                "--data-dir",
+                data_dir,
+                *COMMON,
+            ]
+        )
         out["pairs"] = {"trained": list(trained), "rows": rows}
         # Resume from a process-local checkpoint: drop this process's finished results (the final
         # run's step-20 checkpoint stays) and run the bank again; the result must come back the same.
         from jax.experimental import multihost_utils  # noqa: PLC0415
+
         multihost_utils.sync_global_devices("rows read")  # the other process has read the table
-        (model, dataset), = trained
+        ((model, dataset),) = trained
         pair_dir = work / "bank" / "pairs" / f"{model}__{dataset}"
         before = json.loads((pair_dir / "result.json").read_text())["test_accuracy"]
         (pair_dir / "result.json").unlink()
@@ -67,13 +106,30 @@ def _worker(process_id: int, num_processes: int, port: int, data_dir: str, out_d
         ckpt = pair_dir / "final" / "checkpoints" / "20.msgpack"
         mtime = ckpt.stat().st_mtime_ns
         trained.clear()
-        rows = cli.run(["--models", ",".join(BANK_MODELS), "--targets", "digits", "--split", "pairs",
-                        "--workdir", str(work / "bank"), "--data-dir", data_dir, *COMMON])
+        rows = cli.run(
+            [
+                "--models",
+                ",".join(BANK_MODELS),
+                "--targets",
+                "digits",
+                "--split",
+                "pairs",
+                "--workdir",
+                str(work / "bank"),
+                "--data-dir",
+                data_dir,
+                *COMMON,
+            ]
+        )
         after = json.loads((pair_dir / "result.json").read_text())
-        out["resume"] = {"trained": list(trained), "before": before,
-                         "after": after["test_accuracy"], "rows": rows,
-                         "steps": after["final"]["history"]["train"]["step"],
-                         "checkpoint_rewritten": ckpt.stat().st_mtime_ns != mtime}
+        out["resume"] = {
+            "trained": list(trained),
+            "before": before,
+            "after": after["test_accuracy"],
+            "rows": rows,
+            "steps": after["final"]["history"]["train"]["step"],
+            "checkpoint_rewritten": ckpt.stat().st_mtime_ns != mtime,
+        }
     with open(work / f"process{process_id}_of{num_processes}.json", "w") as f:
         json.dump(out, f)
 
@@ -85,11 +141,16 @@ def _free_port() -> int:
 
 
 def _launch(args, devices, log):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(REPO),
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    )
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    return subprocess.Popen([sys.executable, __file__, "WORKER", *map(str, args)], env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, __file__, "WORKER", *map(str, args)], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
+    )
 
 
 def test_two_processes_fine_tune_data_parallel_and_split_pairs(tmp_path):
@@ -118,8 +179,7 @@ def test_two_processes_fine_tune_data_parallel_and_split_pairs(tmp_path):
     if codes != [0, 0, 0]:
         names = ["process 0 of 2", "process 1 of 2", "single process"]
         text = "\n".join(f"--- {names[i]} ---\n{log.read_text()[-3000:]}" for i, log in enumerate(logs))
-        raise AssertionError(f"workers failed (exit codes {codes}, None: timeout after "
-                             f"{HANG_GUARD_S} s):\n{text}")
+        raise AssertionError(f"workers failed (exit codes {codes}, None: timeout after {HANG_GUARD_S} s):\n{text}")
 
     results = [json.loads((multi / f"process{i}_of2.json").read_text()) for i in range(2)]
     ref = json.loads((single / "process0_of1.json").read_text())
@@ -145,11 +205,9 @@ def test_two_processes_fine_tune_data_parallel_and_split_pairs(tmp_path):
     assert trained == [[[BANK_MODELS[0], "digits"]], [[BANK_MODELS[1], "digits"]]], trained
     with open(multi / "bank" / "oracle.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["Architecture"], r["Target Dataset"]) for r in rows] == [
-        (m, "digits") for m in BANK_MODELS]
+    assert [(r["Architecture"], r["Target Dataset"]) for r in rows] == [(m, "digits") for m in BANK_MODELS]
     for row in rows:
-        res = json.loads((multi / "bank" / "pairs" / f"{row['Architecture']}__digits" /
-                          "result.json").read_text())
+        res = json.loads((multi / "bank" / "pairs" / f"{row['Architecture']}__digits" / "result.json").read_text())
         assert res["devices"] == 2 and res["model"] == row["Architecture"]
         assert float(row["Oracle"]) == pytest.approx(res["test_accuracy"], abs=1e-4)
     for r in results:  # every process returns the whole table

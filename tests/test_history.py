@@ -28,8 +28,13 @@ def _world(prior: float, probe: float, *, noise: float = 0.3, seed: int = 0):
     mu, b, s = rng.normal(70, 8, T), rng.normal(0, 1, M), rng.normal(0, 1, (M, T))
     truth = mu + prior * b[:, None] + probe * s
     log_params = rng.uniform(6, 8, M)
-    history = History(MODELS, TARGETS, truth + noise * rng.normal(size=(M, T)), probes={"probe": s},
-                      metadata={evaluation.METADATA_PARAMS: log_params})
+    history = History(
+        MODELS,
+        TARGETS,
+        truth + noise * rng.normal(size=(M, T)),
+        probes={"probe": s},
+        metadata={evaluation.METADATA_PARAMS: log_params},
+    )
     return history, truth
 
 
@@ -43,6 +48,7 @@ def _kendall_to(predictions: dict, truth: np.ndarray) -> float:
 
 
 # ---- synthetic worlds ------------------------------------------------------------------------------
+
 
 def test_pure_prior_world_is_recovered_and_the_probe_gets_no_weight():
     history, truth = _world(prior=5.0, probe=0.0)
@@ -58,7 +64,7 @@ def test_pure_probe_world_is_recovered_and_the_prior_shrinks_away():
     assert _kendall_to(with_probe, truth) > 0.9
     # Without the probe the past says nothing lasting: the prior shrinks the models' mean accuracies together.
     prior_only = evaluation.leave_one_target_out(history)
-    for j, (target, by_model) in enumerate(prior_only.items()):
+    for j, by_model in enumerate(prior_only.values()):
         other_means = np.delete(history.accuracy, j, axis=1).mean(axis=1)
         assert np.ptp(list(by_model.values())) < 0.5 * np.ptp(other_means)
     fitted = evaluation.fit_history(history, probes=["probe"])
@@ -80,8 +86,9 @@ def test_new_models_are_predicted_from_metadata_and_probes():
     log_params = history.metadata[evaluation.METADATA_PARAMS]
     s = history.probes["probe"]
     truth = 60 + 4.0 * log_params[:, None] + 2.0 * s
-    history = History(MODELS, TARGETS, truth + 0.1 * rng.normal(size=(M, T)), probes={"probe": s},
-                      metadata=history.metadata)
+    history = History(
+        MODELS, TARGETS, truth + 0.1 * rng.normal(size=(M, T)), probes={"probe": s}, metadata=history.metadata
+    )
     by_meta = evaluation.leave_one_model_out(history, metadata=[evaluation.METADATA_PARAMS])
     assert _kendall_to(by_meta, 60 + 4.0 * log_params[:, None] + 0 * s) > 0.95
     both = evaluation.leave_one_model_out(history, probes=["probe"], metadata=[evaluation.METADATA_PARAMS])
@@ -90,8 +97,9 @@ def test_new_models_are_predicted_from_metadata_and_probes():
 
 def test_complete_table_prior_ranks_as_the_mean_of_the_other_targets():
     history, _ = _world(prior=5.0, probe=1.0, seed=1)
-    oracle = {(a, s, t): float(history.accuracy[i, j]) for i, (a, s) in enumerate(MODELS)
-              for j, t in enumerate(TARGETS)}
+    oracle = {
+        (a, s, t): float(history.accuracy[i, j]) for i, (a, s) in enumerate(MODELS) for j, t in enumerate(TARGETS)
+    }
     for target, by_model in evaluation.leave_one_target_out(history).items():
         static = [evaluation.leave_target_out_accuracy(oracle, a, s, target) for a, s in MODELS]
         assert evaluation.pearson([by_model[m] for m in MODELS], static) == pytest.approx(1.0, abs=1e-12)
@@ -122,6 +130,7 @@ def test_models_without_history_are_flagged():
 
 # ---- leakage -----------------------------------------------------------------------------------------
 
+
 def test_held_out_target_values_and_probe_scale_do_not_change_its_prediction():
     history, _ = _world(prior=3.0, probe=3.0)
     rng = np.random.default_rng(7)
@@ -149,11 +158,15 @@ def test_held_out_model_row_does_not_change_its_prediction():
 
 # ---- published tables and the PARC release --------------------------------------------------------------
 
-@pytest.mark.parametrize("table, wtau, pearson", [
-    ("history_tebench_cnn_full", 0.837, 90.4),
-    ("history_tebench_cnn_head", 0.645, 85.0),
-    ("history_tebench_itm", 0.609, 74.6),
-])
+
+@pytest.mark.parametrize(
+    "table, wtau, pearson",
+    [
+        ("history_tebench_cnn_full", 0.837, 90.4),
+        ("history_tebench_cnn_head", 0.645, 85.0),
+        ("history_tebench_itm", 0.609, 74.6),
+    ],
+)
 def test_prior_reproduces_the_published_tables_numbers(table, wtau, pearson):
     """The numbers of parc_jax/evaluation/tables/history/README.md, recomputed."""
     history = evaluation.read_history(table)
@@ -166,8 +179,10 @@ def test_prior_on_the_parc_controlled_oracle():
     prior, which does not count a model's missing own-source target against it, is above it."""
     oracle = evaluation.read_oracle("parc_controlled")
     history = evaluation.read_history("parc_controlled")
-    static = {t: {(a, s): evaluation.leave_target_out_accuracy(oracle, a, s, t) for a, s in history.models}
-              for t in evaluation.RELEASE_TARGETS}
+    static = {
+        t: {(a, s): evaluation.leave_target_out_accuracy(oracle, a, s, t) for a, s in history.models}
+        for t in evaluation.RELEASE_TARGETS
+    }
     static_pearson = evaluation.ranking_summary(static, history)["mean"]["pearson"]
     assert static_pearson == pytest.approx(60.12, abs=0.01)
     predictions = evaluation.leave_one_target_out(history, targets=evaluation.RELEASE_TARGETS)
@@ -178,9 +193,18 @@ def test_learned_heuristic_matches_the_release(golden_dir):
     """Coefficients and leave-one-target-out Pearson from tests/data/golden/SEED_METHODS.md."""
     oracle = evaluation.read_oracle("parc_controlled")
     coefficients = evaluation.fit_learned_heuristic(oracle)
-    expected = [-0.004811111780227126, 0.018385707721041807, 9.000703390054144e-05, 0.0011275511421916947,
-                0.44196454661961854, -0.38999759795399314, -7.023070607633519, -1.6533373592580318,
-                -19.653965884451956, -3.0611442055272526]
+    expected = [
+        -0.004811111780227126,
+        0.018385707721041807,
+        9.000703390054144e-05,
+        0.0011275511421916947,
+        0.44196454661961854,
+        -0.38999759795399314,
+        -7.023070607633519,
+        -1.6533373592580318,
+        -19.653965884451956,
+        -3.0611442055272526,
+    ]
     np.testing.assert_allclose(coefficients, expected, rtol=1e-8)
     five = {k: v for k, v in oracle.items() if k[2] != "voc2007"}
     pearsons = []
@@ -194,14 +218,33 @@ def test_learned_heuristic_matches_the_release(golden_dir):
 
 # ---- reading and errors ------------------------------------------------------------------------------------
 
+
 def _table_rows():
     return [
-        {"Architecture": "a", "Source Dataset": "s", "Target Dataset": "x", "Oracle": "80", "Params": "1000",
-         "logme": "1.0"},
-        {"Architecture": "a", "Source Dataset": "s", "Target Dataset": "y", "Oracle": "0", "Params": "",
-         "logme": "2.0"},
-        {"Architecture": "b", "Source Dataset": "s", "Target Dataset": "x", "Oracle": "70", "Params": "100",
-         "logme": ""},
+        {
+            "Architecture": "a",
+            "Source Dataset": "s",
+            "Target Dataset": "x",
+            "Oracle": "80",
+            "Params": "1000",
+            "logme": "1.0",
+        },
+        {
+            "Architecture": "a",
+            "Source Dataset": "s",
+            "Target Dataset": "y",
+            "Oracle": "0",
+            "Params": "",
+            "logme": "2.0",
+        },
+        {
+            "Architecture": "b",
+            "Source Dataset": "s",
+            "Target Dataset": "x",
+            "Oracle": "70",
+            "Params": "100",
+            "logme": "",
+        },
     ]
 
 
@@ -245,19 +288,30 @@ def test_zscore_per_target():
 
 # ---- results rows (the benchmark's column) --------------------------------------------------------------
 
+
 def test_history_columns_of_results_rows_leave_the_target_out():
     history, _ = _world(prior=3.0, probe=3.0)
-    rows = [{"Run": run, "Architecture": a, "Source Dataset": s, "Target Dataset": t,
-             "probe": float(history.probes["probe"][i, j]) + run}
-            for run in (0, 1) for i, (a, s) in enumerate(MODELS) for j, t in enumerate(TARGETS[:3])]
+    rows = [
+        {
+            "Run": run,
+            "Architecture": a,
+            "Source Dataset": s,
+            "Target Dataset": t,
+            "probe": float(history.probes["probe"][i, j]) + run,
+        }
+        for run in (0, 1)
+        for i, (a, s) in enumerate(MODELS)
+        for j, t in enumerate(TARGETS[:3])
+    ]
     table = History(MODELS, TARGETS, history.accuracy)
     added = evaluation.add_history_columns(rows, table, probes=["probe"])
     assert added == [evaluation.HISTORY_COLUMN, evaluation.HISTORY_PRIOR_COLUMN]
     # Run 0, target t1: fitted without t1, with run 0's scores on t0 and t2 only.
     past = np.full((M, T), np.nan)
     past[:, [0, 2]] = history.probes["probe"][:, [0, 2]]
-    fitted = evaluation.fit_history(History(MODELS, TARGETS, history.accuracy, probes={"probe": past})
-                                    .without(targets=["t1"]), probes=["probe"])
+    fitted = evaluation.fit_history(
+        History(MODELS, TARGETS, history.accuracy, probes={"probe": past}).without(targets=["t1"]), probes=["probe"]
+    )
     expected = fitted.predict(MODELS, probe_scores={"probe": history.probes["probe"][:, 1]}).values
     got = [r[evaluation.HISTORY_COLUMN] for r in rows if r["Run"] == 0 and r["Target Dataset"] == "t1"]
     np.testing.assert_allclose(got, expected, atol=1e-9)
@@ -266,6 +320,7 @@ def test_history_columns_of_results_rows_leave_the_target_out():
 
 
 # ---- command lines ---------------------------------------------------------------------------------------
+
 
 def _probe_files(tmp_path, n=40):
     """Three models probed on target 'new': model k's features separate the classes k + 1 times better."""
@@ -277,8 +332,9 @@ def _probe_files(tmp_path, n=40):
         features = (centers[labels] * (m + 1) + rng.normal(size=(n, 8))).astype(np.float32)
         probs = rng.dirichlet(np.ones(5), size=n).astype(np.float32)
         path = tmp_path / f"m{m}.npz"
-        write_probe_file(path, ProbeRecord(f"model{m}", ProbeSet(features, probs, labels), source_dataset="s",
-                                           target_dataset="new"))
+        write_probe_file(
+            path, ProbeRecord(f"model{m}", ProbeSet(features, probs, labels), source_dataset="s", target_dataset="new")
+        )
         paths.append(str(path))
     return paths
 
@@ -306,11 +362,14 @@ def test_score_history_flag_adds_the_column_and_can_recommend_by_it(tmp_path):
     assert "history" in json.loads(out.read_text())["models"][0]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--rank-by-history"], "needs a history table"),
-    (["--history", "no_such.csv"], "not found"),
-    (["--history", "parc_controlled", "--history-probes", "leep"], "not among the estimators"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--rank-by-history"], "needs a history table"),
+        (["--history", "no_such.csv"], "not found"),
+        (["--history", "parc_controlled", "--history-probes", "leep"], "not among the estimators"),
+    ],
+)
 def test_score_history_flag_errors(tmp_path, capsys, flags, message):
     paths = _probe_files(tmp_path)
     assert score.main(["--probes", *paths, "--estimators", "logme", *flags]) == 2
@@ -324,20 +383,41 @@ def test_benchmark_evaluates_the_history_column(tmp_path):
     labels = np.arange(30) % 3
     for target in targets:
         for m, (arch, source) in enumerate(models):
-            entry = {"features": rng.normal(size=(30, 6)) + labels[:, None] * (m + 1), "y": labels,
-                     "probs": rng.dirichlet(np.ones(4), size=30), "architecture": arch,
-                     "source_dataset": source, "target_dataset": target}
+            entry = {
+                "features": rng.normal(size=(30, 6)) + labels[:, None] * (m + 1),
+                "y": labels,
+                "probs": rng.dirichlet(np.ones(4), size=30),
+                "architecture": arch,
+                "source_dataset": source,
+                "target_dataset": target,
+            }
             (tmp_path / f"{arch}_{source}_{target}_0.pkl").write_bytes(pickle.dumps(entry))
     oracle = tmp_path / "oracle.csv"
     with open(oracle, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(evaluation.ORACLE_COLUMNS)
-        writer.writerows([(a, s, t, 60 + 5 * j - 3 * m) for m, (a, s) in enumerate(models)
-                          for j, t in enumerate(targets)])
+        writer.writerows(
+            [(a, s, t, 60 + 5 * j - 3 * m) for m, (a, s) in enumerate(models) for j, t in enumerate(targets)]
+        )
     out = tmp_path / "out"
-    assert benchmark_cli.main(["--parc-release-probes", str(tmp_path), "--oracle", str(oracle), "--output-dir",
-                               str(out), "--config.estimators=logme,leep", f"--config.history={oracle}",
-                               "--config.history_probes=logme", "--config.plots=false", "--no-progress"]) == 0
+    assert (
+        benchmark_cli.main(
+            [
+                "--parc-release-probes",
+                str(tmp_path),
+                "--oracle",
+                str(oracle),
+                "--output-dir",
+                str(out),
+                "--config.estimators=logme,leep",
+                f"--config.history={oracle}",
+                "--config.history_probes=logme",
+                "--config.plots=false",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert evaluation.HISTORY_COLUMN in rows[0] and evaluation.HISTORY_PRIOR_COLUMN in rows[0]

@@ -37,9 +37,18 @@ def digits():
 
 def test_registry_names_and_errors():
     names = models.names()
-    for name in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                 *(f"efficientnet_lite{i}" for i in range(5)),
-                 "vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224", *SMALL]:
+    for name in [
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        *(f"efficientnet_lite{i}" for i in range(5)),
+        "vit_tiny_patch16_224",
+        "vit_small_patch16_224",
+        "vit_base_patch16_224",
+        *SMALL,
+    ]:
         assert name in names
     with pytest.raises(ValueError, match="unknown model 'resnet9000'.*resnet50"):
         models.load("resnet9000")
@@ -53,9 +62,13 @@ def test_registry_names_and_errors():
 
 # Published parameter counts (torchvision and timm model cards).
 PUBLISHED_PARAMS = {
-    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-    "resnet101": 44_549_160, "resnet152": 60_192_808,
-    "vit_tiny_patch16_224": 5_717_416, "vit_small_patch16_224": 22_050_664,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "vit_tiny_patch16_224": 5_717_416,
+    "vit_small_patch16_224": 22_050_664,
     "vit_base_patch16_224": 86_567_656,
 }
 
@@ -65,7 +78,7 @@ def test_architectures_have_published_sizes(name):
     info = models.describe(name)
     assert info.num_params == PUBLISHED_PARAMS[name]
     if name.startswith("resnet"):
-        assert info.depth == int(name[len("resnet"):])
+        assert info.depth == int(name[len("resnet") :])
         assert info.feature_dim == (512 if info.depth < 50 else 2048)
 
 
@@ -111,8 +124,7 @@ def test_small_models_on_real_digits(name, digits):
     # Training mode updates the BatchNorm statistics.
     train_step = jax.jit(lambda v, x: m.apply(v, x, train=True, mutable=["batch_stats"]))
     (_, _), updates = train_step(m.variables, x)
-    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), updates["batch_stats"],
-                           m.variables["batch_stats"])
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), updates["batch_stats"], m.variables["batch_stats"])
     assert all(jax.tree.leaves(changed))
 
 
@@ -165,13 +177,11 @@ def test_preprocess_shapes_grayscale_and_dtypes():
     raw = np.asarray(out) * np.array(SPEC.std) + np.array(SPEC.mean)
     np.testing.assert_allclose(raw[..., 0], raw[..., 2], atol=1e-4)
     # uint8 and the same values as float give the same result; tall images work too
-    np.testing.assert_allclose(
-        models.preprocess_images(jnp.asarray(wide, jnp.float32), SPEC), out, atol=1e-6)
+    np.testing.assert_allclose(models.preprocess_images(jnp.asarray(wide, jnp.float32), SPEC), out, atol=1e-6)
     tall = models.preprocess_images(jnp.asarray(np.swapaxes(wide, 1, 2)), SPEC)
     assert tall.shape == (3, 16, 16, 3)
     # jittable inside a user's jit
-    np.testing.assert_allclose(jax.jit(lambda a: models.preprocess_images(a, SPEC))(wide), out,
-                               atol=1e-6)
+    np.testing.assert_allclose(jax.jit(lambda a: models.preprocess_images(a, SPEC))(wide), out, atol=1e-6)
     with pytest.raises(ValueError, match="C in"):
         models.preprocess_images(jnp.zeros((2, 8, 8, 4)), SPEC)
     with pytest.raises(ValueError, match="input_size <= resize_size"):
@@ -195,6 +205,7 @@ def test_preprocess_resize_is_antialiased_and_centred():
 
 # ------------------------------------------------------------------------------------ orbax
 
+
 def test_orbax_round_trip_and_load_from_checkpoint(tmp_path, monkeypatch, digits):
     m = models.load("resnet_tiny", pretrained=False, rng=jax.random.key(5))
     m = dataclasses.replace(m, info=dataclasses.replace(m.info, source_dataset="digits"))
@@ -202,8 +213,7 @@ def test_orbax_round_trip_and_load_from_checkpoint(tmp_path, monkeypatch, digits
     assert os.path.isabs(path)
     models.save_params(m, path)  # overwriting is allowed
     restored = models.restore_params(path, like=m)
-    chex.assert_trees_all_equal(jax.tree.map(np.asarray, restored),
-                                jax.tree.map(np.asarray, m.variables))
+    chex.assert_trees_all_equal(jax.tree.map(np.asarray, restored), jax.tree.map(np.asarray, m.variables))
     raw = models.restore_params(path)  # no target: the saved tree as it is
     assert set(raw) == {"params", "batch_stats"}
 
@@ -237,6 +247,7 @@ def test_save_plain_variables(tmp_path):
 
 # -------------------------------------------------------------------------------------- CLI
 
+
 def test_cli_lists_models(capsys, no_weights):
     assert cli.main(["cnn_small", "resnet50", "efficientnet_lite0"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -250,8 +261,12 @@ def test_cli_lists_models(capsys, no_weights):
 
 
 def test_cli_unknown_model_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "parc_jax.models", "nope"], capture_output=True,
-                          text=True, timeout=600,  # hang guard
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "parc_jax.models", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=600,  # hang guard
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown model 'nope'" in proc.stderr

@@ -67,10 +67,17 @@ def _register_fixture_resnet():
     from parc_jax.models._registry import IMAGENET, Builtin
 
     entry = Builtin(
-        name="tv_fixture_resnet", family="resnet",
+        name="tv_fixture_resnet",
+        family="resnet",
         make_module=lambda n: resnet.ResNet("basic", (1, 1, 1, 1), num_classes=n, width=8),
-        num_classes=1000, source_dataset="fixture", feature_dim=64, depth=10,
-        preprocessing=IMAGENET, head="fc", weights=None)
+        num_classes=1000,
+        source_dataset="fixture",
+        feature_dim=64,
+        depth=10,
+        preprocessing=IMAGENET,
+        head="fc",
+        weights=None,
+    )
     models.register("tv_fixture_resnet", entry, replace=True)
 
 
@@ -84,8 +91,9 @@ def test_load_with_registered_entry_matches_torchvision(ref):
     logits, out = jax.jit(m.apply)(m.variables, ref["resnet_input"])
     np.testing.assert_allclose(logits, ref["resnet_basic_logits"], atol=1e-4, rtol=0)
     # A new class count re-initialises only the classifier: same features, new logits shape.
-    m3 = models.load("tv_fixture_resnet", weights_path=os.path.join(FIX, "resnet_basic.pth"),
-                     num_classes=3, rng=jax.random.key(1))
+    m3 = models.load(
+        "tv_fixture_resnet", weights_path=os.path.join(FIX, "resnet_basic.pth"), num_classes=3, rng=jax.random.key(1)
+    )
     logits3, out3 = jax.jit(m3.apply)(m3.variables, ref["resnet_input"])
     assert logits3.shape == (3, 3) and m3.info.num_source_classes == 3
     np.testing.assert_allclose(out3["features"], ref["resnet_basic_features"], atol=1e-4, rtol=0)
@@ -131,8 +139,10 @@ def test_load_resnet18_on_wrong_checkpoint_fails_clearly():
 
 
 def _legacy_bytes(obj_pickle: bytes, keys=(), storages=b"") -> bytes:
-    head = b"".join(pickle.dumps(o, protocol=2) for o in (
-        0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}))
+    head = b"".join(
+        pickle.dumps(o, protocol=2)
+        for o in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True})
+    )
     return head + obj_pickle + pickle.dumps(list(keys), protocol=2) + storages
 
 
@@ -150,7 +160,7 @@ def test_restricted_unpickler_refuses_code(tmp_path):
 
 
 def test_corrupt_and_foreign_files(tmp_path):
-    src = (tmp_path / "src.pth")
+    src = tmp_path / "src.pth"
     data = open(os.path.join(FIX, "resnet_basic.legacy.pth"), "rb").read()
     src.write_bytes(data[: len(data) - 1000])  # storages cut short
     with pytest.raises(ValueError, match="truncated|corrupt"):

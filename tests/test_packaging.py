@@ -16,8 +16,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory) -> pathlib.Path:
     """The package as a wheel, unpacked into a folder of its own (what `pip install` lays out)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    str(ROOT), "-w", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = out.glob("parc_jax-*.whl")
     site = out / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -32,13 +46,18 @@ def _run(site: pathlib.Path, code: str, cwd: pathlib.Path) -> str:
 
 
 def test_wheel_ships_builtin_bank_and_oracle_tables(installed, tmp_path):
-    out = _run(installed, (
-        "import parc_jax, parc_jax.bank as b, parc_jax.evaluation as e\n"
-        "print(parc_jax.__file__)\n"
-        "print(','.join(b.builtin_banks()))\n"
-        "entries = b.load_bank('offline')\n"
-        "print(len(entries), sum(x.fingerprint() != '' for x in entries if x.weights not in (None, 'random')))\n"
-        "print(len(e.read_oracle('parc_controlled')), len(e.read_oracle('parc_all')))\n"), cwd=tmp_path)
+    out = _run(
+        installed,
+        (
+            "import parc_jax, parc_jax.bank as b, parc_jax.evaluation as e\n"
+            "print(parc_jax.__file__)\n"
+            "print(','.join(b.builtin_banks()))\n"
+            "entries = b.load_bank('offline')\n"
+            "print(len(entries), sum(x.fingerprint() != '' for x in entries if x.weights not in (None, 'random')))\n"
+            "print(len(e.read_oracle('parc_controlled')), len(e.read_oracle('parc_all')))\n"
+        ),
+        cwd=tmp_path,
+    )
     module, banks, counts, oracles = out.split("\n")[:4]
     assert module.startswith(str(installed)), "the test must import the unpacked wheel, not the checkout"
     assert "offline" in banks.split(",")
@@ -50,11 +69,32 @@ def test_wheel_ships_builtin_bank_and_oracle_tables(installed, tmp_path):
 def test_score_runs_from_any_directory_on_the_installed_package(installed, tmp_path):
     """`python -m parc_jax.score` with the built-in bank, from a folder that is not the checkout."""
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    argv = [sys.executable, "-m", "parc_jax.score", "--bank", "offline", "--dataset", "digits", "--probe-size", "60",
-            "--estimators", "knn1,leep", "--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "probes"),
-            "--compilation-cache", "off", "--out", str(tmp_path / "ranking.json")]
+    argv = [
+        sys.executable,
+        "-m",
+        "parc_jax.score",
+        "--bank",
+        "offline",
+        "--dataset",
+        "digits",
+        "--probe-size",
+        "60",
+        "--estimators",
+        "knn1,leep",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--cache-dir",
+        str(tmp_path / "probes"),
+        "--compilation-cache",
+        "off",
+        "--out",
+        str(tmp_path / "ranking.json"),
+    ]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ranking = json.loads((tmp_path / "ranking.json").read_text())
     names = {row["model"] for row in ranking["models"]}
-    assert {"cnn_small@mnist5k", "efficientnet_lite0"} <= names and "cnn_small@digits" not in names  # own source left out
+    assert {
+        "cnn_small@mnist5k",
+        "efficientnet_lite0",
+    } <= names and "cnn_small@digits" not in names  # own source left out

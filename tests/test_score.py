@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from parc_jax import estimators, score
-from parc_jax.extract import ProbeSet
 from parc_jax.bank import ProbeRecord, read_probe_file, write_probe_file
+from parc_jax.extract import ProbeSet
 
-TINY_BANK = '''
+TINY_BANK = """
 import ml_collections
 def get_config():
     c = ml_collections.ConfigDict()
@@ -20,7 +20,7 @@ def get_config():
     c.models = [dict(name="cnn_small/random", model="cnn_small", weights="random", source_dataset="none"),
                 dict(name="resnet_tiny/random", model="resnet_tiny", weights="random", source_dataset="none", seed=1)]
     return c
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,24 @@ def tiny_bank(tmp_path_factory):
 
 def test_score_ranks_a_tiny_bank_end_to_end_and_reuses_the_cache(tiny_bank, tmp_path, capsys):
     bank, data_dir, cache = tiny_bank
-    argv = ["--bank", str(bank), "--dataset", "digits", "--probe-size", "60", "--data-dir", str(data_dir),
-            "--cache-dir", str(cache), "--estimators", "parc,logme,leep,knn1",
-            "--out", str(tmp_path / "r.csv"), "--out", str(tmp_path / "r.json")]
+    argv = [
+        "--bank",
+        str(bank),
+        "--dataset",
+        "digits",
+        "--probe-size",
+        "60",
+        "--data-dir",
+        str(data_dir),
+        "--cache-dir",
+        str(cache),
+        "--estimators",
+        "parc,logme,leep,knn1",
+        "--out",
+        str(tmp_path / "r.csv"),
+        "--out",
+        str(tmp_path / "r.json"),
+    ]
     assert score.main(argv) == 0
     printed = capsys.readouterr().out
     assert "recommended:" in printed and "cnn_small/random" in printed
@@ -76,7 +91,10 @@ def _records(tmp_path, n=40, num_models=3):
 
 def test_score_precomputed_npz_probes(tmp_path, capsys):
     paths, labels = _records(tmp_path)
-    assert score.main(["--probes", *map(str, paths), "--estimators", "parc,hscore", "--out", str(tmp_path / "o.json")]) == 0
+    assert (
+        score.main(["--probes", *map(str, paths), "--estimators", "parc,hscore", "--out", str(tmp_path / "o.json")])
+        == 0
+    )
     result = json.loads((tmp_path / "o.json").read_text())
     expected = float(estimators.parc(read_probe_file(paths[1]).probe.features, labels, 4))
     assert {m["model"]: m["parc"] for m in result["models"]}["model1"] == pytest.approx(expected, rel=1e-6)
@@ -88,8 +106,14 @@ def test_score_reads_parc_release_pickles(tmp_path):
     y = np.arange(30) % 3
     paths = []
     for m in range(2):
-        entry = {"features": rng.normal(size=(30, 8)) + y[:, None] * m, "probs": rng.dirichlet(np.ones(5), size=30),
-                 "y": y, "source_dataset": f"src{m}", "target_dataset": "tgt", "architecture": "resnet50"}
+        entry = {
+            "features": rng.normal(size=(30, 8)) + y[:, None] * m,
+            "probs": rng.dirichlet(np.ones(5), size=30),
+            "y": y,
+            "source_dataset": f"src{m}",
+            "target_dataset": "tgt",
+            "architecture": "resnet50",
+        }
         path = tmp_path / f"resnet50_src{m}_tgt.pkl"
         path.write_bytes(pickle.dumps(entry))
         paths.append(str(path))
@@ -108,16 +132,20 @@ def test_pickles_cannot_run_code(tmp_path):
         read_probe_file(path)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"not a zip", "not a readable probe file"),
-    (None, "no such probe file"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"not a zip", "not a readable probe file"),
+        (None, "no such probe file"),
+    ],
+)
 def test_bad_probe_file_is_one_line_exit_2(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     if content is not None:
         path.write_bytes(content)
-    run = subprocess.run([sys.executable, "-m", "parc_jax.score", "--probes", str(path)],
-                         capture_output=True, text=True, timeout=600)  # hang guard
+    run = subprocess.run(
+        [sys.executable, "-m", "parc_jax.score", "--probes", str(path)], capture_output=True, text=True, timeout=600
+    )  # hang guard
     assert run.returncode == 2
     assert message in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
@@ -135,7 +163,9 @@ def test_probe_files_with_different_labels_are_refused(tmp_path, capsys):
     paths, labels = _records(tmp_path, num_models=1)
     other = tmp_path / "other.npz"
     record = read_probe_file(paths[0])
-    write_probe_file(other, ProbeRecord("other", ProbeSet(record.probe.features, record.probe.probs, labels[::-1].copy())))
+    write_probe_file(
+        other, ProbeRecord("other", ProbeSet(record.probe.features, record.probe.probs, labels[::-1].copy()))
+    )
     assert score.main(["--probes", str(paths[0]), str(other)]) == 2
     assert "same probe set" in capsys.readouterr().err
 

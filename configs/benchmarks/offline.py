@@ -19,8 +19,7 @@ def get_config():
     c.budget = 500
     c.split = "train"
     c.sampler = "fixed"
-    c.estimators = ("parc_f32", "parc", "logme", "leep", "nce", "nce_eps", "hscore", "hscore_shrunk",
-                    "knn1", "knn5")
+    c.estimators = ("parc_f32", "parc", "logme", "leep", "nce", "nce_eps", "hscore", "hscore_shrunk", "knn1", "knn5")
     c.baselines = True
     c.oracle = "benchmarks/results/offline_oracle.csv"
     c.output_dir = "benchmarks/results/offline"

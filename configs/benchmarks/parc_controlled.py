@@ -15,8 +15,24 @@ from parc_jax import benchmark
 
 # The paper's methods (Table 2), as estimator variants of `parc_jax.bank.VARIANTS`; "_f32": PCA to 32 dims first.
 PAPER_METHODS = (
-    "parc_f32", "parc", "rsa_f32", "rsa", "dds_f32", "dds", "knn1_f32", "knn1", "split_knn1_f32", "split_knn1",
-    "split_logistic_f32", "split_logistic", "hscore_f32", "hscore", "logme_f32", "logme", "leep", "nce_eps",
+    "parc_f32",
+    "parc",
+    "rsa_f32",
+    "rsa",
+    "dds_f32",
+    "dds",
+    "knn1_f32",
+    "knn1",
+    "split_knn1_f32",
+    "split_knn1",
+    "split_logistic_f32",
+    "split_logistic",
+    "hscore_f32",
+    "hscore",
+    "logme_f32",
+    "logme",
+    "leep",
+    "nce_eps",
 )
 
 

@@ -30,6 +30,6 @@ def get_config():
     c.max_train_examples = 10000  # Fashion-MNIST: a stratified 10k of its 60k keeps this CPU-friendly
     c.augment = True
     c.augment_scale = (0.6, 1.0)  # digits and clothes: keep most of the object
-    c.augment_flip = False        # a flipped digit is another symbol
+    c.augment_flip = False  # a flipped digit is another symbol
     c.checkpoint_every_steps = 100
     return c

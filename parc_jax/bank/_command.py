@@ -111,10 +111,22 @@ def _bank_rankings(config: ml_collections.ConfigDict, names: list[str]) -> list[
             raise ValueError(f"every model of the bank was trained on {config.dataset}; set include_own_source")
     return [
         rank_bank(
-            probe_bank(entries, config.dataset, split=config.split, budget=config.probe_size, run=run,
-                       sampler=config.sampler, data_dir=config.data_dir or None, cache_dir=config.cache_dir or None,
-                       batch_size=config.batch_size, dtype=config.dtype, label_key=config.label_key or None),
-            names, num_classes=config.num_classes or None)
+            probe_bank(
+                entries,
+                config.dataset,
+                split=config.split,
+                budget=config.probe_size,
+                run=run,
+                sampler=config.sampler,
+                data_dir=config.data_dir or None,
+                cache_dir=config.cache_dir or None,
+                batch_size=config.batch_size,
+                dtype=config.dtype,
+                label_key=config.label_key or None,
+            ),
+            names,
+            num_classes=config.num_classes or None,
+        )
         for run in range(config.runs)
     ]
 
@@ -134,7 +146,8 @@ def _with_history(result: Ranking, config: ml_collections.ConfigDict) -> Ranking
     keys = [(key_of(r.model), key_of(r.source_dataset)) for r in result.records]
     keys = [k if k in history.models else (key_of(r.architecture), k[1]) for k, r in zip(keys, result.records)]
     prediction = evaluation.fit_history(history, probes=probes).predict(
-        keys, probe_scores={p: result.scores[p] for p in probes})
+        keys, probe_scores={p: result.scores[p] for p in probes}
+    )
     for note in prediction.notes:
         log.warning("history: %s", note)
     column = {HISTORY_COLUMN: prediction.values}

@@ -70,11 +70,16 @@ class BankEntry:
         if self.weights is None:
             found = _describe(self.model, "weights")
             if found == "random":
-                trained = [e.name for e in builtin_entries().values()
-                           if e.model == self.model and e.weights not in (None, "random")]
+                trained = [
+                    e.name
+                    for e in builtin_entries().values()
+                    if e.model == self.model and e.weights not in (None, "random")
+                ]
                 here = f"; trained weights here: {', '.join(trained)}" if trained else ""
-                raise ValueError(f"{self.name}: no pretrained weights for {self.model} on this machine{here} "
-                                 f"(see `python -m parc_jax.models` for how to install pretrained ones)")
+                raise ValueError(
+                    f"{self.name}: no pretrained weights for {self.model} on this machine{here} "
+                    f"(see `python -m parc_jax.models` for how to install pretrained ones)"
+                )
             return found
         return self.weights
 
@@ -113,11 +118,16 @@ def _from_config_file(path: pathlib.Path) -> list[BankEntry]:
         weights = raw.get("weights")
         if weights not in (None, "random"):
             weights = str((path.parent / weights).resolve())
-        entries.append(BankEntry(
-            name=raw.get("name", raw["model"]), model=raw["model"], weights=weights,
-            source_dataset=raw.get("source_dataset", ""), seed=int(raw.get("seed", 0)),
-            image_size=raw.get("image_size"),
-        ))
+        entries.append(
+            BankEntry(
+                name=raw.get("name", raw["model"]),
+                model=raw["model"],
+                weights=weights,
+                source_dataset=raw.get("source_dataset", ""),
+                seed=int(raw.get("seed", 0)),
+                image_size=raw.get("image_size"),
+            )
+        )
     return entries
 
 
@@ -153,8 +163,12 @@ def load_bank(spec: str) -> list[BankEntry]:
                 f"unknown bank or model {', '.join(unknown) or spec!r}; built-in banks: {', '.join(builtin_banks())}; "
                 f"zoo models: {', '.join(models.names())}; built-in bank entries: {', '.join(known)}"
             )
-        entries = [BankEntry(name=n, model=n, source_dataset=_describe(n, "source_dataset"))
-                   if n in models.names() else known[n] for n in names]
+        entries = [
+            BankEntry(name=n, model=n, source_dataset=_describe(n, "source_dataset"))
+            if n in models.names()
+            else known[n]
+            for n in names
+        ]
     duplicates = {e.name for e in entries if sum(f.name == e.name for f in entries) > 1}
     if duplicates:
         raise ValueError(f"bank has duplicate model names: {', '.join(sorted(duplicates))}")

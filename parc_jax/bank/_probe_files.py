@@ -20,8 +20,8 @@ import zipfile
 
 import numpy as np
 
-from parc_jax.extract import ProbeSet
 from parc_jax._io import atomic_open
+from parc_jax.extract import ProbeSet
 
 _SAFE_GLOBALS = {
     ("numpy", "ndarray"),
@@ -105,7 +105,9 @@ def read_probe_file(path) -> ProbeRecord:
             return _record(path, fields, "y")
     except (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as error:
         message = str(error)
-        raise ValueError(message if message.startswith(str(path)) else f"{path}: not a readable probe file ({message})")
+        raise ValueError(
+            message if message.startswith(str(path)) else f"{path}: not a readable probe file ({message})"
+        ) from None
     raise ValueError(f"{path}: unknown probe file type {path.suffix!r}; use .npz or the PARC release's .pkl")
 
 

@@ -13,15 +13,15 @@ import functools
 import logging
 import os
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
 from parc_jax import data, models
 from parc_jax.bank._entries import BankEntry
-from parc_jax.extract import ProbeCache, ProbeKey, extract
 from parc_jax.bank._probe_files import ProbeRecord
+from parc_jax.extract import ProbeCache, ProbeKey, extract
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,16 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_ENV, "~/.cache/parc_jax/probes")).expanduser()
 
 
-def sample_probe_set(dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None,
-                     label_key=None) -> tuple[data.Dataset, np.ndarray]:
+def sample_probe_set(
+    dataset: str, *, split="train", budget=500, run=0, sampler="fixed", data_dir=None, label_key=None
+) -> tuple[data.Dataset, np.ndarray]:
     """The target split and the indices of PARC's probe set of run `run` in it (`label_key`: see `data.load`)."""
     ds = data.load(dataset, split, data_dir=data_dir, label_key=label_key)
     if len(ds.labels) and int(np.min(ds.labels)) < 0:
-        raise ValueError(f"{dataset} split {split!r} is unlabelled (label {int(np.min(ds.labels))}); "
-                         "draw the probe set from a labelled split")
+        raise ValueError(
+            f"{dataset} split {split!r} is unlabelled (label {int(np.min(ds.labels))}); "
+            "draw the probe set from a labelled split"
+        )
     seed = data.parc_seed(run)
     if sampler == "fixed":
         indices = data.sample_probe(ds.labels, budget=budget, seed=seed, method="fixed")
@@ -72,8 +75,9 @@ def probe_bank(
     Images of any size are brought to each model's input (`data.Dataset.take`, `data.eval_transform`); `label_key`
     names the label feature when it is not the dataset's default (`data.feature_keys`).
     """
-    ds, indices = sample_probe_set(dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir,
-                                   label_key=label_key)
+    ds, indices = sample_probe_set(
+        dataset, split=split, budget=budget, run=run, sampler=sampler, data_dir=data_dir, label_key=label_key
+    )
     labels = ds.labels[indices]
 
     @functools.lru_cache(maxsize=1)
@@ -84,10 +88,20 @@ def probe_bank(
     records = []
     for entry in bank:
         key = ProbeKey(
-            model=entry.name, dataset=dataset, split=split, sampler=sampler, seed=data.parc_seed(run),
-            size=len(indices), dtype=dtype,
-            extra={"zoo_model": entry.model, "weights": entry.fingerprint(), "image_size": entry.image_size,
-                   "indices_sum": int(np.sum(indices)), **({"label_key": label_key} if label_key else {})},
+            model=entry.name,
+            dataset=dataset,
+            split=split,
+            sampler=sampler,
+            seed=data.parc_seed(run),
+            size=len(indices),
+            dtype=dtype,
+            extra={
+                "zoo_model": entry.model,
+                "weights": entry.fingerprint(),
+                "image_size": entry.image_size,
+                "indices_sum": int(np.sum(indices)),
+                **({"label_key": label_key} if label_key else {}),
+            },
         )
 
         def compute(entry=entry):
@@ -96,14 +110,26 @@ def probe_bank(
             spec = entry.preprocessing(model)
             images = probe_images(spec if ds.varying_sizes else None)
             return extract(
-                lambda v, x: model.apply(v, x, train=False), model.variables, images, labels=labels,
-                batch_size=batch_size, strategy=strategy, dtype=getattr(jnp, dtype),
-                preprocess=lambda x: models.preprocess_images(x, spec), progress=progress,
+                lambda v, x: model.apply(v, x, train=False),
+                model.variables,
+                images,
+                labels=labels,
+                batch_size=batch_size,
+                strategy=strategy,
+                dtype=getattr(jnp, dtype),
+                preprocess=lambda x: models.preprocess_images(x, spec),
+                progress=progress,
             )
 
         probe = cache.get_or_compute(key, compute)
-        records.append(ProbeRecord(
-            model=entry.name, probe=probe, architecture=entry.architecture,
-            source_dataset=entry.source_dataset, target_dataset=dataset, num_classes=ds.num_classes,
-        ))
+        records.append(
+            ProbeRecord(
+                model=entry.name,
+                probe=probe,
+                architecture=entry.architecture,
+                source_dataset=entry.source_dataset,
+                target_dataset=dataset,
+                num_classes=ds.num_classes,
+            )
+        )
     return records

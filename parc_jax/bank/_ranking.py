@@ -12,14 +12,14 @@ import dataclasses
 import json
 import math
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import numpy as np
 
 from parc_jax import estimators as _estimators
-from parc_jax.bank._probe_files import ProbeRecord
 from parc_jax._io import atomic_open
+from parc_jax.bank._probe_files import ProbeRecord
 
 # Named estimator settings: column name -> (estimator, options). "_f32": an exact PCA to 32 dimensions
 # first, the PARC paper's f = 32 variants.
@@ -191,9 +191,15 @@ class Ranking:
             lines.append(f"{r['model']:<{width}}  {r['source_dataset']:<{source_width}}{cells}")
         lines.append("")
         target = self.records[0].target_dataset or "the probe set"
-        lines.insert(0, f"target: {target}, {len(self.records[0].probe)} probe images, {self.num_classes} classes"
-                        + (f", scores averaged over {self.runs} runs" if self.runs > 1 else ""))
-        lines.append("time per estimator (whole bank, incl. compilation): " + ", ".join(f"{n} {self.seconds[n]:.2f} s" for n in names))
+        lines.insert(
+            0,
+            f"target: {target}, {len(self.records[0].probe)} probe images, {self.num_classes} classes"
+            + (f", scores averaged over {self.runs} runs" if self.runs > 1 else ""),
+        )
+        lines.append(
+            "time per estimator (whole bank, incl. compilation): "
+            + ", ".join(f"{n} {self.seconds[n]:.2f} s" for n in names)
+        )
         best = self.recommended
         lines.append(f"recommended: {best.model} (ranked first by {self.primary})")
         return "\n".join(lines)
@@ -247,14 +253,22 @@ def _shared_labels(records: Sequence[ProbeRecord]) -> np.ndarray:
     labels = records[0].probe.labels
     for record in records[1:]:
         if record.probe.labels.shape != labels.shape or not np.array_equal(record.probe.labels, labels):
-            raise ValueError(f"{record.model} was probed on different labels than {records[0].model}; "
-                             "rank models on the same probe set")
+            raise ValueError(
+                f"{record.model} was probed on different labels than {records[0].model}; "
+                "rank models on the same probe set"
+            )
     return labels
 
 
-def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_classes: int, *,
-                  references: Sequence[np.ndarray] | None = None, timings: dict[str, Timing] | None = None,
-                  warmed: set | None = None) -> dict[str, np.ndarray]:
+def score_records(
+    records: Sequence[ProbeRecord],
+    names: Sequence[str],
+    num_classes: int,
+    *,
+    references: Sequence[np.ndarray] | None = None,
+    timings: dict[str, Timing] | None = None,
+    warmed: set | None = None,
+) -> dict[str, np.ndarray]:
     """Scores M models probed on the same images with every named estimator variant.
 
     Each estimator runs once over the whole bank (`estimators.score_bank`); the reference estimators
@@ -289,18 +303,21 @@ def score_records(records: Sequence[ProbeRecord], names: Sequence[str], num_clas
         groups = [(list(range(len(records))), labels, num_classes)]
         if spec.target == "reference":
             if references is None:
-                raise ValueError(f"{name} compares each model with a reference model's features; name the "
-                                 "reference model (config.reference_model)")
+                raise ValueError(
+                    f"{name} compares each model with a reference model's features; name the "
+                    "reference model (config.reference_model)"
+                )
             by_reference: dict[int, list[int]] = {}
             for m, reference in enumerate(references):
                 by_reference.setdefault(id(reference), []).append(m)
             groups = [(members, references[members[0]], None) for members in by_reference.values()]
 
-        def call():
+        def call(estimator=estimator, bank=bank, options=options, groups=groups, spec=spec):
             values = np.empty(len(records))
             for members, target, classes in groups:
                 group = jax.block_until_ready(
-                    _estimators.score_bank(estimator, [bank[m] for m in members], target, classes, **options))
+                    _estimators.score_bank(estimator, [bank[m] for m in members], target, classes, **options)
+                )
                 values[members] = np.asarray(group, np.float64)
             return values if getattr(spec, "higher_is_better", True) else -values
 

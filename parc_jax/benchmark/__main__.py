@@ -32,18 +32,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m parc_jax.benchmark",
         description="Run the PARC benchmark protocol: how well do transferability estimators predict "
-                    "fine-tuned accuracy? Config fields are set with --config.FIELD=VALUE.")
-    parser.add_argument("--config", metavar="FILE",
-                        help="Python config file with get_config(), e.g. configs/benchmarks/offline.py")
-    parser.add_argument("--parc-release-probes", metavar="DIR",
-                        help="score the PARC release's probe pickles under DIR instead of probing a bank")
-    parser.add_argument("--oracle", metavar="FILE|NAME",
-                        help="oracle table of fine-tuned accuracies: a CSV file or a built-in name such as "
-                             "parc_controlled (sets config.oracle)")
+        "fine-tuned accuracy? Config fields are set with --config.FIELD=VALUE.",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="Python config file with get_config(), e.g. configs/benchmarks/offline.py"
+    )
+    parser.add_argument(
+        "--parc-release-probes",
+        metavar="DIR",
+        help="score the PARC release's probe pickles under DIR instead of probing a bank",
+    )
+    parser.add_argument(
+        "--oracle",
+        metavar="FILE|NAME",
+        help="oracle table of fine-tuned accuracies: a CSV file or a built-in name such as "
+        "parc_controlled (sets config.oracle)",
+    )
     parser.add_argument("--output-dir", metavar="DIR", help="where to write the outputs (sets config.output_dir)")
-    parser.add_argument("--compilation-cache", metavar="DIR", default=None,
-                        help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
-                             "~/.cache/parc_jax/xla; 'off' disables it)")
+    parser.add_argument(
+        "--compilation-cache",
+        metavar="DIR",
+        default=None,
+        help="JAX's persistent compilation cache (default: $PARC_JAX_COMPILATION_CACHE or "
+        "~/.cache/parc_jax/xla; 'off' disables it)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -51,22 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, rest = build_parser().parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("absl").setLevel(logging.WARNING)
     command = "python -m parc_jax.benchmark " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
     # Imported after parsing: the model and data stacks are heavy, and --help should be instant.
     from parc_jax import benchmark  # pylint: disable=import-outside-toplevel
 
     try:
         flags = {"oracle": args.oracle, "output_dir": args.output_dir}
-        config = _config.apply_overrides(benchmark.load_config(args.config), {
-            **_config.split_overrides(rest), **{k: v for k, v in flags.items() if v is not None}})
+        config = _config.apply_overrides(
+            benchmark.load_config(args.config),
+            {**_config.split_overrides(rest), **{k: v for k, v in flags.items() if v is not None}},
+        )
         _config.enable_compilation_cache(args.compilation_cache)
         if args.parc_release_probes:
-            summary = benchmark.run_release(args.parc_release_probes, config, progress=not args.no_progress,
-                                            command=command)
+            summary = benchmark.run_release(
+                args.parc_release_probes, config, progress=not args.no_progress, command=command
+            )
         else:
             summary = benchmark.run_benchmark(config, progress=not args.no_progress, command=command)
     except ValueError as error:

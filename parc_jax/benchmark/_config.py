@@ -91,12 +91,15 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
         oracle_path(config.history)
     needs_reference = [n for n in names if n in REFERENCE_VARIANTS]
     if needs_reference and not (release or config.reference_model):
-        raise ValueError(f"{', '.join(needs_reference)} compare each model with a reference model; set "
-                         "config.reference_model (e.g. '{architecture}@{target}')")
+        raise ValueError(
+            f"{', '.join(needs_reference)} compare each model with a reference model; set "
+            "config.reference_model (e.g. '{architecture}@{target}')"
+        )
     stray = [p for p in config.history_probes if p not in names]
     if stray:
-        raise ValueError(f"config.history_probes {', '.join(stray)} are not among config.estimators "
-                         f"({', '.join(names)})")
+        raise ValueError(
+            f"config.history_probes {', '.join(stray)} are not among config.estimators ({', '.join(names)})"
+        )
     if not config.output_dir:
         raise ValueError("config.output_dir is empty; give the directory the outputs go to")
     if release:
@@ -113,8 +116,11 @@ def validate_config(config: ml_collections.ConfigDict, *, release: bool = False)
         raise ValueError(f"config.budget={config.budget} must be >= 2 probe images")
     if config.batch_size < 1:
         raise ValueError(f"config.batch_size={config.batch_size} must be >= 1")
-    for key, allowed in (("sampler", ("fixed", "balanced")), ("strategy", ("mesh", "pmap")),
-                         ("dtype", ("float32", "bfloat16"))):
+    for key, allowed in (
+        ("sampler", ("fixed", "balanced")),
+        ("strategy", ("mesh", "pmap")),
+        ("dtype", ("float32", "bfloat16")),
+    ):
         if config[key] not in allowed:
             raise ValueError(f"config.{key}={config[key]!r} is not one of {', '.join(allowed)}")
     return names

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import collections
 import csv
-import datetime
 import io
 import json
 import math
 import os
 import pathlib
-import platform
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -60,10 +57,21 @@ def _json_safe(value):
     return value
 
 
-def write_outputs(output_dir, evaluated: Mapping, *, rows: list[dict], estimator_names: Sequence[str],
-                  baseline_names: Sequence[str], accuracies: Mapping[tuple[str, str, str], float],
-                  timing: Mapping[str, dict], setup: dict, model_rows: list[dict], plots: bool = True,
-                  command: str = "", config: dict | None = None) -> dict:
+def write_outputs(
+    output_dir,
+    evaluated: Mapping,
+    *,
+    rows: list[dict],
+    estimator_names: Sequence[str],
+    baseline_names: Sequence[str],
+    accuracies: Mapping[tuple[str, str, str], float],
+    timing: Mapping[str, dict],
+    setup: dict,
+    model_rows: list[dict],
+    plots: bool = True,
+    command: str = "",
+    config: dict | None = None,
+) -> dict:
     """Writes summary.json, report.md and the PNG plots of an evaluated results table; returns the summary.
 
     Args:
@@ -113,8 +121,17 @@ def _fmt(value, digits: int = 1, std=None) -> str:
 def methods_table(summary: dict) -> str:
     """The Markdown table of methods x metrics (mean ± std over runs) with time per estimator."""
     plastic = summary.get("pearson_plasticity")
-    header = ["method", "Pearson ×100", "Pearson ×100 + plasticity", "Kendall τ", "weighted τ",
-              "top-1 rel. acc. %", "regret@1", "ms / bank", "ms / model"]
+    header = [
+        "method",
+        "Pearson ×100",
+        "Pearson ×100 + plasticity",
+        "Kendall τ",
+        "weighted τ",
+        "top-1 rel. acc. %",
+        "regret@1",
+        "ms / bank",
+        "ms / model",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in [*summary["estimators"], *summary["baselines"]]:
         pearson = summary["pearson"][method]
@@ -123,8 +140,13 @@ def methods_table(summary: dict) -> str:
         cells = [
             method if method in summary["estimators"] else f"*{method}*",
             _fmt(pearson["mean"], 1, math.sqrt(pearson["variance"]) if pearson["variance"] is not None else None),
-            _fmt(plastic[method]["mean"], 1, math.sqrt(plastic[method]["variance"])
-                 if plastic and plastic[method]["variance"] is not None else None) if plastic else "n/a",
+            _fmt(
+                plastic[method]["mean"],
+                1,
+                math.sqrt(plastic[method]["variance"]) if plastic and plastic[method]["variance"] is not None else None,
+            )
+            if plastic
+            else "n/a",
             _fmt(ranks["kendall_tau"]["mean"], 3, ranks["kendall_tau"]["std"]),
             _fmt(ranks["weighted_tau"]["mean"], 3, ranks["weighted_tau"]["std"]),
             _fmt(ranks["top1_relative_accuracy"]["mean"], 1, ranks["top1_relative_accuracy"]["std"]),
@@ -151,8 +173,11 @@ def _models_table(summary: dict) -> str:
     keys = [k for k in rows[0] if any(r.get(k) is not None for r in rows)]
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for r in rows:
-        lines.append("| " + " | ".join("" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
-                                       for k in keys) + " |")
+        lines.append(
+            "| "
+            + " | ".join("" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -161,28 +186,38 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
     setup, env = summary["setup"], summary["environment"]
     if setup["mode"] == "bank":
         title = f"PARC protocol on the `{setup['bank']}` bank"
-        what = (f"{setup['models']} models, targets {', '.join(setup['targets'])}; {setup['runs']} runs of a "
-                f"{setup['budget']}-image probe ({setup['sampler']} sampler, {setup['split']} split); "
-                f"a model is never scored on its own source dataset.")
-        wall = (f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s; "
-                "cached probes load instantly)")
+        what = (
+            f"{setup['models']} models, targets {', '.join(setup['targets'])}; {setup['runs']} runs of a "
+            f"{setup['budget']}-image probe ({setup['sampler']} sampler, {setup['split']} split); "
+            f"a model is never scored on its own source dataset."
+        )
+        wall = (
+            f"wall time {setup['wall_s']:.0f} s (probing/extraction {setup['probe_s']:.0f} s; "
+            "cached probes load instantly)"
+        )
     else:
         title = "PARC release probes"
-        what = (f"{setup['models']} models from `{setup['probes']}`, targets {', '.join(setup['targets'])}, "
-                f"{setup['runs']} runs; transfers with source = target left out.")
+        what = (
+            f"{setup['models']} models from `{setup['probes']}`, targets {', '.join(setup['targets'])}, "
+            f"{setup['runs']} runs; transfers with source = target left out."
+        )
         wall = f"wall time {setup['wall_s']:.0f} s"
     parts = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         f"- {what}",
         f"- oracle (fine-tuned accuracy, %): `{setup['oracle']}`",
-        f"- {env['date']}, jax {env['jax']} on {env['backend']} ({env['num_devices']} x {env['device']}; {env['cpu']}, {env['cores']} CPUs"
+        f"- {env['date']}, jax {env['jax']} on {env['backend']} ({env['num_devices']} x {env['device']}; "
+        f"{env['cpu']}, {env['cores']} CPUs"
         + (f", 1-min load average {env['load_average_1min']:.1f} at the end" if env.get("load_average_1min") else "")
         + f"); {wall}",
     ]
     if summary.get("command"):
         parts.append(f"- command: `{summary['command']}`")
     parts += [
-        "", "## How well each method predicts fine-tuned accuracy", "",
+        "",
+        "## How well each method predicts fine-tuned accuracy",
+        "",
         "Mean ± std over runs. *Pearson ×100*: the PARC paper's metric (per target, over the models with a "
         "positive oracle, averaged over targets; `evaluation.parc_protocol`); *+ plasticity*: each column "
         "z-scored over the table plus depth/50. Kendall τ (tau-b), weighted τ (Vigna, hyperbolic weights), "
@@ -191,9 +226,17 @@ def markdown_report(summary: dict, figures: Sequence[str] = ()) -> str:
         "Time: one `score_bank` call over the bank of a (run, target), after a warm-up call (no compilation). "
         "Baselines in *italics*: log10 parameter count, depth, and the model's mean fine-tuned accuracy on the "
         "other targets.",
-        "", methods_table(summary), "",
-        "## Pearson ×100 per target (mean over runs)", "", _per_target_table(summary), "",
-        "## Models", "", _models_table(summary), "",
+        "",
+        methods_table(summary),
+        "",
+        "## Pearson ×100 per target (mean over runs)",
+        "",
+        _per_target_table(summary),
+        "",
+        "## Models",
+        "",
+        _models_table(summary),
+        "",
     ]
     if figures:
         parts += ["## Plots", ""] + [f"![{pathlib.Path(f).stem}]({f})" for f in figures] + [""]
@@ -209,8 +252,13 @@ def _save_figure(figure, path: pathlib.Path) -> None:
         figure.savefig(handle, format="png", dpi=110)
 
 
-def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
-                accuracies: Mapping[tuple[str, str, str], float], summary: dict) -> list[str]:
+def write_plots(
+    out: pathlib.Path,
+    rows: Sequence[dict],
+    methods: Sequence[str],
+    accuracies: Mapping[tuple[str, str, str], float],
+    summary: dict,
+) -> list[str]:
     """PNG plots: per target, each method's score against fine-tuned accuracy (a grid, one
     panel per method, one point per model: mean ± std of the score over runs); the protocol's
     Pearson per method; time per estimator. Returns the file names written.
@@ -245,22 +293,35 @@ def write_plots(out: pathlib.Path, rows: Sequence[dict], methods: Sequence[str],
                 if not np.isfinite(values).any():
                     continue
                 color, marker = style[model]
-                handle = ax.errorbar(np.nanmean(values), accuracy, xerr=np.nanstd(values), fmt=marker,
-                                     color=color, markersize=5, capsize=2)
+                handle = ax.errorbar(
+                    np.nanmean(values),
+                    accuracy,
+                    xerr=np.nanstd(values),
+                    fmt=marker,
+                    color=color,
+                    markersize=5,
+                    capsize=2,
+                )
                 handles[model] = handle
             pearson = summary["per_target"][method].get(target, {}).get("pearson")
             ax.set_title(f"{method}\nPearson×100 {_fmt(pearson, 1)}", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.locator_params(axis="x", nbins=4)
             ax.ticklabel_format(axis="x", useOffset=False)
-        for ax in list(axes.flat)[len(methods):]:
+        for ax in list(axes.flat)[len(methods) :]:
             ax.set_visible(False)
         figure.supxlabel("score (mean ± std over runs)", fontsize=9)
         figure.supylabel("fine-tuned accuracy (%)", fontsize=9)
         figure.suptitle(f"target {target}: score vs fine-tuned accuracy", fontsize=11)
         labels = [m[0] if m[0].endswith(m[1]) or m[1] in m[0] else f"{m[0]} ({m[1]})" for m in handles]
-        figure.legend(list(handles.values()), labels, loc="outside right upper", fontsize=7, frameon=False,
-                      ncol=1 if len(handles) <= 24 else 2)
+        figure.legend(
+            list(handles.values()),
+            labels,
+            loc="outside right upper",
+            fontsize=7,
+            frameon=False,
+            ncol=1 if len(handles) <= 24 else 2,
+        )
         name = f"scores_vs_accuracy_{_safe_name(target)}.png"
         _save_figure(figure, out / name)
         written.append(name)

@@ -50,8 +50,12 @@ _RUN_IN_NAME = re.compile(r"_(\d+)$")
 def _result_rows(run: int, records: Sequence[ProbeRecord], scores: Mapping[str, np.ndarray]) -> list[dict]:
     rows = []
     for m, record in enumerate(records):
-        row = {"Run": run, "Architecture": record.architecture or record.model,
-               "Source Dataset": record.source_dataset, "Target Dataset": record.target_dataset}
+        row = {
+            "Run": run,
+            "Architecture": record.architecture or record.model,
+            "Source Dataset": record.source_dataset,
+            "Target Dataset": record.target_dataset,
+        }
         row.update({name: float(values[m]) for name, values in scores.items()})
         rows.append(row)
     return rows
@@ -62,10 +66,19 @@ def _result_rows(run: int, records: Sequence[ProbeRecord], scores: Mapping[str, 
 # --------------------------------------------------------------------------------------------
 
 
-def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], estimator_names: Sequence[str],
-                        baseline_names: Sequence[str], oracle: Mapping[tuple[str, str, str], float],
-                        layers: Mapping[str, int] | None, timings: Mapping[str, Timing], setup: dict,
-                        model_rows: list[dict], command: str) -> dict:
+def _evaluate_and_write(
+    config: ml_collections.ConfigDict,
+    *,
+    rows: list[dict],
+    estimator_names: Sequence[str],
+    baseline_names: Sequence[str],
+    oracle: Mapping[tuple[str, str, str], float],
+    layers: Mapping[str, int] | None,
+    timings: Mapping[str, Timing],
+    setup: dict,
+    model_rows: list[dict],
+    command: str,
+) -> dict:
     """Writes results.csv to `config.output_dir`, evaluates it, then the summary, report and plots.
 
     With `config.history`, the history-aware prediction is added first (a method column, and the
@@ -77,22 +90,35 @@ def _evaluate_and_write(config: ml_collections.ConfigDict, *, rows: list[dict], 
         num_params = {r["model"]: r["num_params"] for r in model_rows if r.get("num_params")}
         depth = layers or evaluation.RELEASE_MODEL_LAYERS
         history = evaluation.read_history(config.history, num_params=num_params, depth=depth)
-        added = evaluation.add_history_columns(rows, history, probes=list(config.history_probes),
-                                               num_params=num_params, depth=depth)
+        added = evaluation.add_history_columns(
+            rows, history, probes=list(config.history_probes), num_params=num_params, depth=depth
+        )
         estimator_names, baseline_names = [*estimator_names, added[0]], [*baseline_names, *added[1:]]
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.csv"
     write_results_csv(results_path, rows, [*estimator_names, *baseline_names])
     evaluated = evaluation.evaluate(results_path, config.oracle, layers=layers)
-    accuracies = {(r["Architecture"], r["Source Dataset"], r["Target Dataset"]):
-                  oracle.get((key_of(r["Architecture"]), key_of(r["Source Dataset"]), key_of(r["Target Dataset"])), math.nan)
-                  for r in rows}
-    return write_outputs(out, evaluated, rows=rows, estimator_names=estimator_names, baseline_names=baseline_names,
-                         accuracies=accuracies,
-                         timing={name: timings[name].summary() for name in estimator_names if name in timings},
-                         setup=setup, model_rows=model_rows, plots=config.plots, command=command,
-                         config=config.to_dict())
+    accuracies = {
+        (r["Architecture"], r["Source Dataset"], r["Target Dataset"]): oracle.get(
+            (key_of(r["Architecture"]), key_of(r["Source Dataset"]), key_of(r["Target Dataset"])), math.nan
+        )
+        for r in rows
+    }
+    return write_outputs(
+        out,
+        evaluated,
+        rows=rows,
+        estimator_names=estimator_names,
+        baseline_names=baseline_names,
+        accuracies=accuracies,
+        timing={name: timings[name].summary() for name in estimator_names if name in timings},
+        setup=setup,
+        model_rows=model_rows,
+        plots=config.plots,
+        command=command,
+        config=config.to_dict(),
+    )
 
 
 def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, command: str = "") -> dict:
@@ -121,8 +147,10 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     plan = {t: [e for e in bank if e.source_dataset != t] for t in config.targets}
     for target, entries in plan.items():
         if len(entries) < 2:
-            raise ValueError(f"target {target!r}: {len(entries)} model(s) of the bank are not trained on it; "
-                             "the protocol needs at least 2")
+            raise ValueError(
+                f"target {target!r}: {len(entries)} model(s) of the bank are not trained on it; "
+                "the protocol needs at least 2"
+            )
     check_oracle_covers(oracle, [(e.name, e.source_dataset, t) for t, es in plan.items() for e in es], config.oracle)
     infos = {e.name: models.describe(e.model) for e in bank}
     depth = {e.name: infos[e.name].depth for e in bank}
@@ -135,37 +163,82 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     for run, target in bar:
         bar.set_postfix_str(f"run {run} {target}")
         tick = time.perf_counter()
-        extra = sorted({reference_of[(e.name, target)] for e in plan[target]} - {e.name for e in plan[target]}
-                       if reference_of else [])
+        extra = sorted(
+            {reference_of[(e.name, target)] for e in plan[target]} - {e.name for e in plan[target]}
+            if reference_of
+            else []
+        )
         probed = probe_bank(
-            plan[target] + [e for e in bank if e.name in extra], target, split=config.split, budget=config.budget,
-            run=run, sampler=config.sampler, data_dir=config.data_dir or None, cache_dir=config.cache_dir or None,
-            batch_size=config.batch_size, strategy=config.strategy, dtype=config.dtype, progress=progress,
-            label_key=config.label_key or None)
+            plan[target] + [e for e in bank if e.name in extra],
+            target,
+            split=config.split,
+            budget=config.budget,
+            run=run,
+            sampler=config.sampler,
+            data_dir=config.data_dir or None,
+            cache_dir=config.cache_dir or None,
+            batch_size=config.batch_size,
+            strategy=config.strategy,
+            dtype=config.dtype,
+            progress=progress,
+            label_key=config.label_key or None,
+        )
         probe_seconds += time.perf_counter() - tick
         features = {r.model: r.probe.features for r in probed}
-        records = [dataclasses.replace(r, architecture=r.model) for r in probed[:len(plan[target])]]  # Architecture = entry name
+        records = [
+            dataclasses.replace(r, architecture=r.model) for r in probed[: len(plan[target])]
+        ]  # Architecture = entry name
         references = [features[reference_of[(r.model, target)]] for r in records] if reference_of else None
-        scores = score_records(records, names, records[0].num_classes, references=references, timings=timings,
-                               warmed=warmed)
+        scores = score_records(
+            records, names, records[0].num_classes, references=references, timings=timings, warmed=warmed
+        )
         rows.extend(_result_rows(run, records, scores))
-    baselines = add_baselines(rows, oracle, num_params={e.name: infos[e.name].num_params for e in bank},
-                              depth=depth) if config.baselines else []
+    baselines = (
+        add_baselines(rows, oracle, num_params={e.name: infos[e.name].num_params for e in bank}, depth=depth)
+        if config.baselines
+        else []
+    )
     wall = time.perf_counter() - start
 
-    model_rows = [{"model": e.name, "architecture": e.model, "source_dataset": e.source_dataset,
-                   "num_params": infos[e.name].num_params, "depth": infos[e.name].depth,
-                   "image_size": e.image_size or infos[e.name].preprocessing.input_size,
-                   "weights": "random" if e.weights == "random" else ("pretrained" if e.weights is None else "trained")}
-                  for e in bank]
+    model_rows = [
+        {
+            "model": e.name,
+            "architecture": e.model,
+            "source_dataset": e.source_dataset,
+            "num_params": infos[e.name].num_params,
+            "depth": infos[e.name].depth,
+            "image_size": e.image_size or infos[e.name].preprocessing.input_size,
+            "weights": "random" if e.weights == "random" else ("pretrained" if e.weights is None else "trained"),
+        }
+        for e in bank
+    ]
     setup = {
-        "mode": "bank", "bank": config.bank, "models": len(bank), "targets": list(config.targets),
-        "runs": config.runs, "budget": config.budget, "split": config.split, "sampler": config.sampler,
-        "oracle": str(config.oracle), "cache_dir": str(config.cache_dir or default_cache_dir()),
-        "dtype": config.dtype, "wall_s": wall, "probe_s": probe_seconds,
+        "mode": "bank",
+        "bank": config.bank,
+        "models": len(bank),
+        "targets": list(config.targets),
+        "runs": config.runs,
+        "budget": config.budget,
+        "split": config.split,
+        "sampler": config.sampler,
+        "oracle": str(config.oracle),
+        "cache_dir": str(config.cache_dir or default_cache_dir()),
+        "dtype": config.dtype,
+        "wall_s": wall,
+        "probe_s": probe_seconds,
     }
-    return _evaluate_and_write(config, rows=rows, estimator_names=names, baseline_names=baselines, oracle=oracle,
-                               layers=depth, timings=timings, setup=setup, model_rows=model_rows, command=command)
+    return _evaluate_and_write(
+        config,
+        rows=rows,
+        estimator_names=names,
+        baseline_names=baselines,
+        oracle=oracle,
+        layers=depth,
+        timings=timings,
+        setup=setup,
+        model_rows=model_rows,
+        command=command,
+    )
 
 
 def _bank_references(config, bank, plan, names) -> dict[tuple[str, str], str]:
@@ -199,14 +272,18 @@ def find_release_probes(directory: str | os.PathLike) -> dict[int, list[pathlib.
         raise ValueError(f"--parc-release-probes {str(root)!r} is not a directory")
     paths = sorted(p for p in root.rglob("*") if p.suffix in (".pkl", ".pickle") and p.is_file())
     if not paths:
-        raise ValueError(f"no .pkl probe files under {str(root)!r}; expected the PARC release's "
-                         "probes (cache/probes/fixed_budget_500/<architecture>_<source>_<target>_<run>.pkl)")
+        raise ValueError(
+            f"no .pkl probe files under {str(root)!r}; expected the PARC release's "
+            "probes (cache/probes/fixed_budget_500/<architecture>_<source>_<target>_<run>.pkl)"
+        )
     by_run: dict[int, list[pathlib.Path]] = collections.defaultdict(list)
     for path in paths:
         match = _RUN_IN_NAME.search(path.stem)
         if not match:
-            raise ValueError(f"{path}: the file name does not end in _<run> (the release names probes "
-                             "<architecture>_<source>_<target>_<run>.pkl)")
+            raise ValueError(
+                f"{path}: the file name does not end in _<run> (the release names probes "
+                "<architecture>_<source>_<target>_<run>.pkl)"
+            )
         by_run[int(match.group(1))].append(path)
     return dict(sorted(by_run.items()))
 
@@ -222,20 +299,24 @@ def _release_num_classes(records: Sequence[ProbeRecord], target: str) -> int:
     return count
 
 
-def _release_references(records: Sequence[ProbeRecord], target: str, own: Mapping[tuple[str, str], np.ndarray],
-                        names: Sequence[str]) -> list[np.ndarray] | None:
+def _release_references(
+    records: Sequence[ProbeRecord], target: str, own: Mapping[tuple[str, str], np.ndarray], names: Sequence[str]
+) -> list[np.ndarray] | None:
     """RSA/DDS references of the release: the probe of the same architecture whose source is the target."""
     if not any(n in REFERENCE_VARIANTS for n in names):
         return None
     missing = sorted({r.architecture for r in records} - {a for a, t in own if t == target})
     if missing:
-        raise ValueError(f"RSA/DDS on {target!r} need the release's probes of {', '.join(missing)} trained on "
-                         f"{target} (<architecture>_{target}_{target}_<run>.pkl); leave rsa/dds out or add them")
+        raise ValueError(
+            f"RSA/DDS on {target!r} need the release's probes of {', '.join(missing)} trained on "
+            f"{target} (<architecture>_{target}_{target}_<run>.pkl); leave rsa/dds out or add them"
+        )
     return [own[(r.architecture, target)] for r in records]
 
 
-def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict, *,
-                progress: bool = True, command: str = "") -> dict:
+def run_release(
+    directory: str | os.PathLike, config: ml_collections.ConfigDict, *, progress: bool = True, command: str = ""
+) -> dict:
     """Reproduces the PARC release's evaluation from its probe pickles and oracle table.
 
     Every pickle (one model, source, target and run) is scored with every estimator of the
@@ -280,8 +361,14 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
         for (target, _, _), records in groups.items():
             records = [dataclasses.replace(r, model=f"{r.architecture}/{r.source_dataset}") for r in records]
             references = _release_references(records, target, own, names)
-            scores = score_records(records, names, _release_num_classes(records, target), references=references,
-                                   timings=timings, warmed=warmed)
+            scores = score_records(
+                records,
+                names,
+                _release_num_classes(records, target),
+                references=references,
+                timings=timings,
+                warmed=warmed,
+            )
             rows.extend(_result_rows(run, records, scores))
     bar.close()
     if skipped_multilabel:
@@ -292,15 +379,32 @@ def run_release(directory: str | os.PathLike, config: ml_collections.ConfigDict,
     check_oracle_covers(oracle, sorted(transfers), config.oracle)
     archs = sorted({r["Architecture"] for r in rows})
     known_depth = {a: evaluation.RELEASE_MODEL_LAYERS[a] for a in archs if a in evaluation.RELEASE_MODEL_LAYERS}
-    baselines = (add_baselines(rows, oracle, depth=known_depth, heuristic_oracle=config.oracle)
-                 if config.baselines else [])
+    baselines = (
+        add_baselines(rows, oracle, depth=known_depth, heuristic_oracle=config.oracle) if config.baselines else []
+    )
     models_seen = sorted({(r["Architecture"], r["Source Dataset"]) for r in rows})
-    model_rows = [{"model": f"{a}/{s}", "architecture": a, "source_dataset": s,
-                   "depth": evaluation.RELEASE_MODEL_LAYERS.get(a)} for a, s in models_seen]
+    model_rows = [
+        {"model": f"{a}/{s}", "architecture": a, "source_dataset": s, "depth": evaluation.RELEASE_MODEL_LAYERS.get(a)}
+        for a, s in models_seen
+    ]
     setup = {
-        "mode": "parc_release", "probes": str(directory), "models": len(models_seen),
-        "targets": sorted({r["Target Dataset"] for r in rows}), "runs": len(by_run),
-        "oracle": str(config.oracle), "wall_s": time.perf_counter() - start,
+        "mode": "parc_release",
+        "probes": str(directory),
+        "models": len(models_seen),
+        "targets": sorted({r["Target Dataset"] for r in rows}),
+        "runs": len(by_run),
+        "oracle": str(config.oracle),
+        "wall_s": time.perf_counter() - start,
     }
-    return _evaluate_and_write(config, rows=rows, estimator_names=names, baseline_names=baselines, oracle=oracle,
-                               layers=None, timings=timings, setup=setup, model_rows=model_rows, command=command)
+    return _evaluate_and_write(
+        config,
+        rows=rows,
+        estimator_names=names,
+        baseline_names=baselines,
+        oracle=oracle,
+        layers=None,
+        timings=timings,
+        setup=setup,
+        model_rows=model_rows,
+        command=command,
+    )

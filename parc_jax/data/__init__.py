@@ -17,24 +17,34 @@ from parc_jax.data import builders
 from parc_jax.data.augment import train_transform
 from parc_jax.data.builders import DataUnavailableError
 from parc_jax.data.dataset import Dataset
-from parc_jax.data.loader import builtin_names
-from parc_jax.data.loader import DATA_DIR_ENV
-from parc_jax.data.loader import default_data_dir
-from parc_jax.data.loader import feature_keys
-from parc_jax.data.loader import get_builder
-from parc_jax.data.loader import load
-from parc_jax.data.preprocessing import eval_transform
-from parc_jax.data.preprocessing import normalize
-from parc_jax.data.preprocessing import PreprocessingLike
-from parc_jax.data.preprocessing import resize_center_crop
-from parc_jax.data.preprocessing import square_for_crop
-from parc_jax.data.preprocessing import to_rgb
-from parc_jax.data.probe import parc_seed
-from parc_jax.data.probe import sample_probe
+from parc_jax.data.loader import DATA_DIR_ENV, builtin_names, default_data_dir, feature_keys, get_builder, load
+from parc_jax.data.preprocessing import (
+    PreprocessingLike,
+    eval_transform,
+    normalize,
+    resize_center_crop,
+    square_for_crop,
+    to_rgb,
+)
+from parc_jax.data.probe import parc_seed, sample_probe
 
 __all__ = [
-    "DATA_DIR_ENV", "DataUnavailableError", "Dataset", "PreprocessingLike", "builders",
-    "builtin_names", "default_data_dir", "eval_transform", "feature_keys", "get_builder", "load",
-    "normalize", "parc_seed", "resize_center_crop", "sample_probe", "square_for_crop", "to_rgb",
+    "DATA_DIR_ENV",
+    "DataUnavailableError",
+    "Dataset",
+    "PreprocessingLike",
+    "builders",
+    "builtin_names",
+    "default_data_dir",
+    "eval_transform",
+    "feature_keys",
+    "get_builder",
+    "load",
+    "normalize",
+    "parc_seed",
+    "resize_center_crop",
+    "sample_probe",
+    "square_for_crop",
+    "to_rgb",
     "train_transform",
 ]

@@ -27,10 +27,16 @@ from parc_jax.data import preprocessing as pp
 AUG_STREAM = 0x41554721  # third seed word: keeps augmentation draws apart from shuffling's
 
 
-def sample_crop_boxes(rng: np.random.Generator, n: int, height: int, width: int, *,
-                      scale: tuple[float, float] = (0.08, 1.0),
-                      ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                      attempts: int = 10) -> np.ndarray:
+def sample_crop_boxes(
+    rng: np.random.Generator,
+    n: int,
+    height: int,
+    width: int,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> np.ndarray:
     """Draws ``n`` RandomResizedCrop boxes ``[n, 4]`` as ``(top, left, h, w)`` (int64)."""
     area = height * width
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
@@ -67,35 +73,45 @@ def _crop_resize_one(image, box, flip, size):
     top, left, h, w = box[0], box[1], box[2], box[3]
     scale = jnp.stack([size / h, size / w]).astype(jnp.float32)
     translation = -jnp.stack([top, left]).astype(jnp.float32) * scale
-    out = jax.image.scale_and_translate(image, (size, size, image.shape[-1]), (0, 1), scale,
-                                        translation, method="linear", antialias=True)
+    out = jax.image.scale_and_translate(
+        image, (size, size, image.shape[-1]), (0, 1), scale, translation, method="linear", antialias=True
+    )
     return jnp.where(flip, out[:, ::-1, :], out)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
 def _apply(images, boxes, flips, spec):
     input_size, _, mean, std = spec
-    x = jax.vmap(_crop_resize_one, in_axes=(0, 0, 0, None))(
-        images.astype(jnp.float32), boxes, flips, input_size)
+    x = jax.vmap(_crop_resize_one, in_axes=(0, 0, 0, None))(images.astype(jnp.float32), boxes, flips, input_size)
     return pp.normalize(pp.to_rgb(x), mean, std)
 
 
-def crop_resize_flip(images: jax.typing.ArrayLike, boxes: jax.typing.ArrayLike,
-                     flips: jax.typing.ArrayLike, preprocessing: pp.PreprocessingLike
-                     ) -> jax.Array:
+def crop_resize_flip(
+    images: jax.typing.ArrayLike,
+    boxes: jax.typing.ArrayLike,
+    flips: jax.typing.ArrayLike,
+    preprocessing: pp.PreprocessingLike,
+) -> jax.Array:
     """Crops ``boxes`` (``[B, 4]`` top, left, h, w), resizes to ``input_size``, flips, normalises.
 
     Returns:
       float32 ``[B, S, S, 3]``.
     """
-    return _apply(jnp.asarray(images), jnp.asarray(boxes, jnp.int32),
-                  jnp.asarray(flips, bool), pp.as_spec(preprocessing))
+    return _apply(
+        jnp.asarray(images), jnp.asarray(boxes, jnp.int32), jnp.asarray(flips, bool), pp.as_spec(preprocessing)
+    )
 
 
-def train_transform(images: np.ndarray, preprocessing: pp.PreprocessingLike, *, seed: int,
-                    step: int, scale: tuple[float, float] = (0.08, 1.0),
-                    ratio: tuple[float, float] = (3 / 4, 4 / 3), flip: bool = True
-                    ) -> jax.Array:
+def train_transform(
+    images: np.ndarray,
+    preprocessing: pp.PreprocessingLike,
+    *,
+    seed: int,
+    step: int,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    flip: bool = True,
+) -> jax.Array:
     """Random resized crop + flip + RGB + normalise of one batch; deterministic in (seed, step).
 
     Args:
@@ -111,8 +127,9 @@ def train_transform(images: np.ndarray, preprocessing: pp.PreprocessingLike, *, 
       float32 ``[B, S, S, 3]``, ``S = preprocessing.input_size``.
     """
     if np.ndim(images) != 4 or np.shape(images)[-1] not in (1, 3):
-        raise ValueError(f"train_transform expects images [B, H, W, C] with C in {{1, 3}}, got "
-                         f"shape {np.shape(images)}")
+        raise ValueError(
+            f"train_transform expects images [B, H, W, C] with C in {{1, 3}}, got shape {np.shape(images)}"
+        )
     b, h, w, _ = np.shape(images)
     rng = np.random.default_rng([int(seed), int(step), AUG_STREAM])
     boxes = sample_crop_boxes(rng, b, h, w, scale=scale, ratio=ratio)

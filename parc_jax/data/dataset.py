@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -21,7 +20,6 @@ log = logging.getLogger(__name__)
 _LABEL_CHUNK = 4096
 
 
-
 class Dataset:
     """A split of an array_record TFDS dataset read through ``builder.as_data_source()``.
 
@@ -35,10 +33,20 @@ class Dataset:
         is 1 or 3 whatever the stored colour mode (see :mod:`parc_jax.data._images`).
     """
 
-    def __init__(self, source: Sequence[dict[str, Any]], *, name: str, split: str,
-                 num_classes: int, class_names: list[str] | None,
-                 split_sizes: dict[str, int], image_shape: tuple, image_key: str = "image",
-                 label_key: str = "label", label_cache: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        source: Sequence[dict[str, Any]],
+        *,
+        name: str,
+        split: str,
+        num_classes: int,
+        class_names: list[str] | None,
+        split_sizes: dict[str, int],
+        image_shape: tuple,
+        image_key: str = "image",
+        label_key: str = "label",
+        label_cache: str | os.PathLike | None = None,
+    ):
         if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
             raise ValueError(f"{name}: images must be [H, W, C] with C in {{1, 3}}, got {image_shape}")
         self._source = source
@@ -54,8 +62,10 @@ class Dataset:
         self._label_cache = None if label_cache is None else pathlib.Path(label_cache)
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"num_classes={self.num_classes}, image_shape={self.image_shape})")
+        return (
+            f"Dataset({self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"num_classes={self.num_classes}, image_shape={self.image_shape})"
+        )
 
     def __len__(self) -> int:
         return len(self._source)
@@ -95,11 +105,11 @@ class Dataset:
         if self._labels is None:
             n = len(self)
             out = np.empty(n, np.int32)
-            for start in tqdm.trange(0, n, _LABEL_CHUNK, desc=f"labels {self.name}[{self.split}]",
-                                     disable=n <= 4 * _LABEL_CHUNK, leave=False):
+            for start in tqdm.trange(
+                0, n, _LABEL_CHUNK, desc=f"labels {self.name}[{self.split}]", disable=n <= 4 * _LABEL_CHUNK, leave=False
+            ):
                 idx = list(range(start, min(n, start + _LABEL_CHUNK)))
-                out[start:start + len(idx)] = [int(ex[self._label_key])
-                                               for ex in self._source.__getitems__(idx)]
+                out[start : start + len(idx)] = [int(ex[self._label_key]) for ex in self._source.__getitems__(idx)]
             self._labels = out
             if self._label_cache is not None:
                 self._write_label_cache(out)
@@ -113,8 +123,7 @@ class Dataset:
         except OSError as e:  # read-only data folder: keep the labels in memory only
             log.info("not caching labels at %s: %s", path, e)
 
-    def take(self, indices, *, preprocessing: pp.PreprocessingLike | None = None
-             ) -> dict[str, np.ndarray]:
+    def take(self, indices, *, preprocessing: pp.PreprocessingLike | None = None) -> dict[str, np.ndarray]:
         """The examples at ``indices`` as one batch of uint8 images, ready for the eval transform.
 
         Images of one size are returned as stored. Images of varying sizes are each resampled on the
@@ -133,11 +142,14 @@ class Dataset:
         idx = np.asarray(indices, np.int64).reshape(-1)
         n = len(self)
         if idx.size and (idx.min() < 0 or idx.max() >= n):
-            raise ValueError(f"indices must be in [0, {n}) for {self.name}[{self.split}], got "
-                             f"[{idx.min()}, {idx.max()}]")
+            raise ValueError(
+                f"indices must be in [0, {n}) for {self.name}[{self.split}], got [{idx.min()}, {idx.max()}]"
+            )
         if self.varying_sizes and preprocessing is None:
-            raise ValueError(f"{self.name} has images of different sizes; pass the model's preprocessing "
-                             "to bring them to its input size")
+            raise ValueError(
+                f"{self.name} has images of different sizes; pass the model's preprocessing "
+                "to bring them to its input size"
+            )
         examples = self._source.__getitems__(idx.tolist()) if idx.size else []
         labels = np.asarray([int(ex[self._label_key]) for ex in examples], np.int32)
         if self.varying_sizes:
@@ -149,14 +161,15 @@ class Dataset:
             imgs = [_images.to_array(self._image(ex)) for ex in examples]
             wrong = next((im.shape for im in imgs if im.shape != shape), None)
             if wrong is not None:
-                raise ValueError(f"{self.name}[{self.split}] declares images of shape {shape} but holds one of "
-                                 f"shape {wrong}")
+                raise ValueError(
+                    f"{self.name}[{self.split}] declares images of shape {shape} but holds one of shape {wrong}"
+                )
         images = np.stack(imgs) if imgs else np.zeros((0,) + shape, np.uint8)
         return {"image": images, "label": labels, "index": idx}
 
-    def batches(self, batch_size: int, *, indices=None,
-                preprocessing: pp.PreprocessingLike | None = None
-                ) -> Iterator[dict[str, np.ndarray]]:
+    def batches(
+        self, batch_size: int, *, indices=None, preprocessing: pp.PreprocessingLike | None = None
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Numpy batches in order (for extraction); the last one is smaller, never dropped.
 
         Args:
@@ -171,4 +184,4 @@ class Dataset:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, np.int64)
         for start in range(0, idx.size, batch_size):
-            yield self.take(idx[start:start + batch_size], preprocessing=preprocessing)
+            yield self.take(idx[start : start + batch_size], preprocessing=preprocessing)

@@ -57,9 +57,16 @@ def _prepared_names(data_dir: epath.Path) -> list[str]:
     return sorted(names)
 
 
-def get_builder(name: str, *, data_dir=None, download: bool = False,
-                max_per_split: int | None = None, image_size: int | None = 256,
-                channels: int = 3, test_fraction: float = 0.0) -> tfds.core.DatasetBuilder:
+def get_builder(
+    name: str,
+    *,
+    data_dir=None,
+    download: bool = False,
+    max_per_split: int | None = None,
+    image_size: int | None = 256,
+    channels: int = 3,
+    test_fraction: float = 0.0,
+) -> tfds.core.DatasetBuilder:
     """A prepared array_record builder for ``name`` (preparing built-ins and folders if needed).
 
     Args:
@@ -91,8 +98,12 @@ def get_builder(name: str, *, data_dir=None, download: bool = False,
         return builder
     if name.startswith(("/", ".", "~")) or pathlib.Path(name).expanduser().is_dir():
         builder = builders_lib.image_folder_builder(
-            pathlib.Path(name).expanduser(), data_dir=os.fspath(data_dir), image_size=image_size,
-            channels=channels, test_fraction=test_fraction)
+            pathlib.Path(name).expanduser(),
+            data_dir=os.fspath(data_dir),
+            image_size=image_size,
+            channels=channels,
+            test_fraction=test_fraction,
+        )
         if not builder.is_prepared():
             log.info("preparing image folder %s into %s", name, builder.data_dir)
             builder.download_and_prepare(file_format="array_record")
@@ -106,13 +117,15 @@ def get_builder(name: str, *, data_dir=None, download: bool = False,
         raise ValueError(
             f"unknown dataset {name!r}: built-in datasets are {', '.join(builtin_names())}; "
             f"prepared in {data_dir}: {', '.join(_prepared_names(data_dir)) or 'none'}; "
-            "or pass an image folder path") from e
+            "or pass an image folder path"
+        ) from e
     if not builder.is_prepared():
         if not download:
             raise DataUnavailableError(
                 f"TFDS dataset {name!r} is not prepared in {data_dir}: prepare it where there is "
                 f"network with `tfds build {name} --file_format=array_record --data_dir={data_dir}` "
-                "(needs tensorflow), or pass download=True")
+                "(needs tensorflow), or pass download=True"
+            )
         builder.download_and_prepare(file_format="array_record")
     random_access = tfds.core.FileFormat.with_random_access()
     if not builder.info.available_file_formats() & random_access:
@@ -120,12 +133,14 @@ def get_builder(name: str, *, data_dir=None, download: bool = False,
             f"{name!r} in {data_dir} is stored as {builder.info.file_format.value}, but random access needs "
             f"array_record: convert it in place with `tfds convert_format --dataset_version_dir="
             f"{builder.data_dir} --out_file_format=array_record` (TFDS's command line needs tensorflow, "
-            "apache_beam and mlcroissant installed)")
+            "apache_beam and mlcroissant installed)"
+        )
     return builder
 
 
-def feature_keys(info: tfds.core.DatasetInfo, *, image_key: str | None = None,
-                 label_key: str | None = None) -> tuple[str, str]:
+def feature_keys(
+    info: tfds.core.DatasetInfo, *, image_key: str | None = None, label_key: str | None = None
+) -> tuple[str, str]:
     """``(image feature, label feature)`` of a dataset (module docstring); explicit names win.
 
     Raises:
@@ -140,8 +155,9 @@ def feature_keys(info: tfds.core.DatasetInfo, *, image_key: str | None = None,
     for role, given in (("image", image_key), ("label", label_key)):
         if given is not None:
             if given not in features:
-                raise ValueError(f"{info.name} has no feature {given!r}; its features are "
-                                 f"{', '.join(sorted(features.keys()))}")
+                raise ValueError(
+                    f"{info.name} has no feature {given!r}; its features are {', '.join(sorted(features.keys()))}"
+                )
             found[role] = given
             continue
         candidates = [k for k, f in features.items() if isinstance(f, kinds[role][0])]
@@ -150,16 +166,27 @@ def feature_keys(info: tfds.core.DatasetInfo, *, image_key: str | None = None,
         if len(candidates) != 1:
             candidates = candidates or [k for k, f in features.items() if isinstance(f, kinds[role])]
         if len(candidates) != 1:
-            raise ValueError(f"{info.name}: cannot tell which feature is the {role} (features "
-                             f"{', '.join(sorted(features.keys()))}); name it with {role}_key=")
+            raise ValueError(
+                f"{info.name}: cannot tell which feature is the {role} (features "
+                f"{', '.join(sorted(features.keys()))}); name it with {role}_key="
+            )
         found[role] = candidates[0]
     return found["image"], found["label"]
 
 
-def load(name: str, split: str = "train", *, data_dir=None, download: bool = False,
-         max_per_split: int | None = None, image_size: int | None = 256, channels: int = 3,
-         test_fraction: float = 0.0, image_key: str | None = None,
-         label_key: str | None = None) -> Dataset:
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    data_dir=None,
+    download: bool = False,
+    max_per_split: int | None = None,
+    image_size: int | None = 256,
+    channels: int = 3,
+    test_fraction: float = 0.0,
+    image_key: str | None = None,
+    label_key: str | None = None,
+) -> Dataset:
     """Opens one split of a dataset for random access and batches.
 
     Args:
@@ -177,14 +204,19 @@ def load(name: str, split: str = "train", *, data_dir=None, download: bool = Fal
       ValueError: unknown dataset, missing split (the message lists the splits), data
         unavailable, no image or label feature.
     """
-    builder = get_builder(name, data_dir=data_dir, download=download,
-                          max_per_split=max_per_split, image_size=image_size, channels=channels,
-                          test_fraction=test_fraction)
+    builder = get_builder(
+        name,
+        data_dir=data_dir,
+        download=download,
+        max_per_split=max_per_split,
+        image_size=image_size,
+        channels=channels,
+        test_fraction=test_fraction,
+    )
     info = builder.info
     splits = {k: int(v.num_examples) for k, v in info.splits.items()}
     if split not in splits:
-        raise ValueError(f"dataset {name!r} has no split {split!r}; its splits are "
-                         f"{', '.join(sorted(splits))}")
+        raise ValueError(f"dataset {name!r} has no split {split!r}; its splits are {', '.join(sorted(splits))}")
     image_key, label_key = feature_keys(info, image_key=image_key, label_key=label_key)
     image_feature, label_feature = info.features[image_key], info.features[label_key]
     shape = tuple(image_feature.shape)
@@ -196,16 +228,23 @@ def load(name: str, split: str = "train", *, data_dir=None, download: bool = Fal
         num_classes = label_feature.num_classes
         class_names = list(label_feature.names)
     # Encoded images stay encoded: the Dataset decodes the one it needs (_images), others never.
-    decoders = {k: tfds.decode.SkipDecoding() for k, f in info.features.items()
-                if isinstance(f, tfds.features.Image)}
+    decoders = {k: tfds.decode.SkipDecoding() for k, f in info.features.items() if isinstance(f, tfds.features.Image)}
     source = builder.as_data_source(split=split, decoders=decoders or None)
     local = "://" not in os.fspath(builder.data_dir)
-    ds = Dataset(source, name=builder.name if name in builders_lib.BUILTIN else name,
-                 split=split, num_classes=num_classes or 0, class_names=class_names,
-                 split_sizes=splits, image_shape=shape[:2] + (_images.output_channels(shape[2]),),
-                 image_key=image_key, label_key=label_key,
-                 label_cache=(pathlib.Path(os.fspath(builder.data_dir)) / f"parc_jax-labels-{split}-{label_key}.npy"
-                              if local else None))
+    ds = Dataset(
+        source,
+        name=builder.name if name in builders_lib.BUILTIN else name,
+        split=split,
+        num_classes=num_classes or 0,
+        class_names=class_names,
+        split_sizes=splits,
+        image_shape=shape[:2] + (_images.output_channels(shape[2]),),
+        image_key=image_key,
+        label_key=label_key,
+        label_cache=(
+            pathlib.Path(os.fspath(builder.data_dir)) / f"parc_jax-labels-{split}-{label_key}.npy" if local else None
+        ),
+    )
     if num_classes is None:
         ds.num_classes = int(ds.labels.max()) + 1
     return ds

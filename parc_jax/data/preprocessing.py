@@ -19,7 +19,8 @@ within one grey level of the device's float result.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +30,17 @@ from PIL import Image
 from parc_jax.models import Preprocessing, preprocess_images
 from parc_jax.models._zoo import crop_offsets, normalize, resize_center_crop, resized_shape, to_rgb
 
-__all__ = ["PreprocessingLike", "as_preprocessing", "as_spec", "eval_transform", "normalize",
-           "resize_center_crop", "resized_shape", "square_for_crop", "to_rgb"]
+__all__ = [
+    "PreprocessingLike",
+    "as_preprocessing",
+    "as_spec",
+    "eval_transform",
+    "normalize",
+    "resize_center_crop",
+    "resized_shape",
+    "square_for_crop",
+    "to_rgb",
+]
 
 
 class PreprocessingLike(Protocol):
@@ -51,12 +61,16 @@ def as_preprocessing(preprocessing: PreprocessingLike) -> Preprocessing:
     if isinstance(preprocessing, Preprocessing):
         return preprocessing
     try:
-        return Preprocessing(int(preprocessing.input_size), int(preprocessing.resize_size),
-                             tuple(float(m) for m in preprocessing.mean),
-                             tuple(float(s) for s in preprocessing.std))
+        return Preprocessing(
+            int(preprocessing.input_size),
+            int(preprocessing.resize_size),
+            tuple(float(m) for m in preprocessing.mean),
+            tuple(float(s) for s in preprocessing.std),
+        )
     except AttributeError as e:
-        raise ValueError(f"preprocessing needs input_size, resize_size, mean and std; got "
-                         f"{type(preprocessing).__name__}") from e
+        raise ValueError(
+            f"preprocessing needs input_size, resize_size, mean and std; got {type(preprocessing).__name__}"
+        ) from e
 
 
 def as_spec(preprocessing: PreprocessingLike) -> tuple[int, int, tuple[float, ...], tuple[float, ...]]:
@@ -76,8 +90,7 @@ def eval_transform(images: jax.typing.ArrayLike, preprocessing: PreprocessingLik
       float32 ``[B, S, S, 3]``, ``S = preprocessing.input_size``.
     """
     if np.ndim(images) != 4 or np.shape(images)[-1] not in (1, 3):
-        raise ValueError(f"eval_transform expects images [B, H, W, C] with C in {{1, 3}}, got "
-                         f"shape {np.shape(images)}")
+        raise ValueError(f"eval_transform expects images [B, H, W, C] with C in {{1, 3}}, got shape {np.shape(images)}")
     return preprocess_images(jnp.asarray(images), as_preprocessing(preprocessing))
 
 

@@ -43,9 +43,17 @@ def _class_lists(labels: np.ndarray, rng: random.Random) -> dict[int, list[int]]
     return lists
 
 
-def sample_probe(labels, *, budget: int = 500, seed: int, method: str = "fixed",
-                 per_class: int | None = None, num_classes: int | None = None,
-                 min_per_class: int = 2, exclude=None) -> np.ndarray:
+def sample_probe(
+    labels,
+    *,
+    budget: int = 500,
+    seed: int,
+    method: str = "fixed",
+    per_class: int | None = None,
+    num_classes: int | None = None,
+    min_per_class: int = 2,
+    exclude=None,
+) -> np.ndarray:
     """Indices of a probe set drawn from a (train) split, as in the PARC release.
 
     Args:
@@ -69,8 +77,7 @@ def sample_probe(labels, *, budget: int = 500, seed: int, method: str = "fixed",
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a non-empty 1-D integer array, got {labels.dtype} "
-                         f"{labels.shape}")
+        raise ValueError(f"labels must be a non-empty 1-D integer array, got {labels.dtype} {labels.shape}")
     if labels.min() < 0:
         raise ValueError(f"labels must be >= 0, got min {labels.min()}")
     c_total = int(labels.max()) + 1 if num_classes is None else int(num_classes)
@@ -92,7 +99,7 @@ def sample_probe(labels, *, budget: int = 500, seed: int, method: str = "fixed",
             raise ValueError(f"budget must be >= 1, got {budget}")
         if c_total * min_per_class > budget:
             rng.shuffle(classes)
-            classes = classes[:budget // min_per_class]
+            classes = classes[: budget // min_per_class]
         last = None
         while last != len(out) and len(out) < budget:
             last = len(out)

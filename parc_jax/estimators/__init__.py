@@ -62,27 +62,45 @@ import jax
 from parc_jax.estimators import _engine, _etran
 from parc_jax.estimators._combine import min_max_combine
 from parc_jax.estimators._etran import etran, etran_energy, etran_lda
-from parc_jax.estimators._gbc import SPEC as _GBC, gbc
-from parc_jax.estimators._hscore import SPEC as _HSCORE, hscore
-from parc_jax.estimators._knn import SPEC as _KNN, knn
-from parc_jax.estimators._lead import SPEC as _LEAD, lead
-from parc_jax.estimators._leep import SPEC as _LEEP, leep
-from parc_jax.estimators._linear_probe import PROBE as _LINEAR_PROBE, VALERR as _LINEAR_VALERR
+from parc_jax.estimators._gbc import SPEC as _GBC
+from parc_jax.estimators._gbc import gbc
+from parc_jax.estimators._hscore import SPEC as _HSCORE
+from parc_jax.estimators._hscore import hscore
+from parc_jax.estimators._knn import SPEC as _KNN
+from parc_jax.estimators._knn import knn
+from parc_jax.estimators._lead import SPEC as _LEAD
+from parc_jax.estimators._lead import lead
+from parc_jax.estimators._leep import SPEC as _LEEP
+from parc_jax.estimators._leep import leep
+from parc_jax.estimators._linear_probe import PROBE as _LINEAR_PROBE
+from parc_jax.estimators._linear_probe import VALERR as _LINEAR_VALERR
 from parc_jax.estimators._linear_probe import linear_probe, linear_valerr
-from parc_jax.estimators._logme import SPEC as _LOGME, logme
-from parc_jax.estimators._nce import SPEC as _NCE, nce
-from parc_jax.estimators._ncti import SPEC as _NCTI, ncti, ncti_terms
-from parc_jax.estimators._pactran import DIRICHLET as _PACTRAN_DIRICHLET, GAMMA as _PACTRAN_GAMMA
+from parc_jax.estimators._logme import SPEC as _LOGME
+from parc_jax.estimators._logme import logme
+from parc_jax.estimators._nce import SPEC as _NCE
+from parc_jax.estimators._nce import nce
+from parc_jax.estimators._ncti import SPEC as _NCTI
+from parc_jax.estimators._ncti import ncti, ncti_terms
+from parc_jax.estimators._pactran import DIRICHLET as _PACTRAN_DIRICHLET
+from parc_jax.estimators._pactran import GAMMA as _PACTRAN_GAMMA
 from parc_jax.estimators._pactran import GAUSSIAN as _PACTRAN_GAUSSIAN
 from parc_jax.estimators._pactran import pactran_dirichlet, pactran_gamma, pactran_gaussian
-from parc_jax.estimators._parc import SPEC as _PARC, parc
-from parc_jax.estimators._ped import SPEC as _PED, ped
-from parc_jax.estimators._rankme import SPEC as _RANKME, rankme
-from parc_jax.estimators._sfda import SPEC as _SFDA, sfda
-from parc_jax.estimators._similarity import DDS_SPEC as _DDS, RSA_SPEC as _RSA, dds, rsa
-from parc_jax.estimators._split import SPLIT_KNN_SPEC as _SPLIT_KNN, SPLIT_LOGISTIC_SPEC as _SPLIT_LOGISTIC
+from parc_jax.estimators._parc import SPEC as _PARC
+from parc_jax.estimators._parc import parc
+from parc_jax.estimators._ped import SPEC as _PED
+from parc_jax.estimators._ped import ped
+from parc_jax.estimators._rankme import SPEC as _RANKME
+from parc_jax.estimators._rankme import rankme
+from parc_jax.estimators._sfda import SPEC as _SFDA
+from parc_jax.estimators._sfda import sfda
+from parc_jax.estimators._similarity import DDS_SPEC as _DDS
+from parc_jax.estimators._similarity import RSA_SPEC as _RSA
+from parc_jax.estimators._similarity import dds, rsa
+from parc_jax.estimators._split import SPLIT_KNN_SPEC as _SPLIT_KNN
+from parc_jax.estimators._split import SPLIT_LOGISTIC_SPEC as _SPLIT_LOGISTIC
 from parc_jax.estimators._split import split_knn, split_logistic
-from parc_jax.estimators._transrate import SPEC as _TRANSRATE, transrate
+from parc_jax.estimators._transrate import SPEC as _TRANSRATE
+from parc_jax.estimators._transrate import transrate
 
 EstimatorSpec = _engine.EstimatorSpec
 
@@ -169,5 +187,14 @@ def score_bank_terms(name: str, bank, labels, num_classes: int, **opts) -> jax.A
     return _engine.run_bank_terms(estimator, bank, labels, num_classes, **opts)
 
 
-__all__ = ["EstimatorSpec", "get", "min_max_combine", "names", "score_bank", "score_bank_terms", "spec", *_ESTIMATORS,
-           "ncti_terms"]
+__all__ = [
+    "EstimatorSpec",
+    "get",
+    "min_max_combine",
+    "names",
+    "score_bank",
+    "score_bank_terms",
+    "spec",
+    *_ESTIMATORS,
+    "ncti_terms",
+]

@@ -167,8 +167,9 @@ def group_counts_per_row(labels: np.ndarray, group_is_same_class: bool) -> np.nd
     return same_after if group_is_same_class else (n - 1 - np.arange(n)) - same_after
 
 
-def plan_parc(labels: np.ndarray, group_is_same_class: bool, group_size: int, block_size: int | None,
-              capacity_fn) -> ParcPlan:
+def plan_parc(
+    labels: np.ndarray, group_is_same_class: bool, group_size: int, block_size: int | None, capacity_fn
+) -> ParcPlan:
     """Choose the buffers on the host from the labels: G counts per device decide the capacity."""
     n = labels.shape[0]
     if group_size >= 2**31:
@@ -295,6 +296,7 @@ def parc_rank_sum(unit: jax.Array, labels: jax.Array, plan: ParcPlan):
         num_blocks = blocks.blocks_per_device
 
         if plan.num_ranges > 1:
+
             def histogram_block(b, histogram):
                 values, group, _ = block(device_rows[b])
                 bins = jnp.where(group, _histogram_bin(values), HISTOGRAM_BINS)

@@ -24,7 +24,7 @@ import collections
 import dataclasses
 import functools
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -206,8 +206,18 @@ def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts:
             return None
         options = tuple((name, type(value).__name__, value) for name, value in sorted(opts.items()))
         digest = hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8), digest_size=16).digest()
-        key = (spec.name, platform, array.dtype.str, array.shape, digest, type(num_classes).__name__, num_classes, n, d,
-               options)
+        key = (
+            spec.name,
+            platform,
+            array.dtype.str,
+            array.shape,
+            digest,
+            type(num_classes).__name__,
+            num_classes,
+            n,
+            d,
+            options,
+        )
         hash(key)
     except (TypeError, ValueError):
         return None

@@ -30,8 +30,10 @@ def energy_count(n: int) -> int:
     """How many lowest-energy samples the energy term averages, floor(5 N / 1000); ValueError below 1."""
     count = int(ENERGY_FRACTION * n)
     if count < 1:
-        raise ValueError(f"the ETran energy term averages the floor(5 N / 1000) lowest energies: N={n} gives 0; "
-                         "it needs N >= 200 probe samples")
+        raise ValueError(
+            f"the ETran energy term averages the floor(5 N / 1000) lowest energies: N={n} gives 0; "
+            "it needs N >= 200 probe samples"
+        )
     return count
 
 

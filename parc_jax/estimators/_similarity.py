@@ -52,8 +52,8 @@ def _rsa_kernel(features, reference, *, n_dims, reference_dims):
 def u_centered(kernel: jax.Array) -> jax.Array:
     """U-centring of a symmetric [N, N] kernel (Song et al. 2012), the unbiased HSIC's centring:
 
-        m_j = sum_{i != j} K_ij / (N - 2) - sum_{i != l} K_il / (2 (N - 1) (N - 2)),
-        U(K)_ij = K_ij - m_i - m_j  (i != j),   U(K)_ii = 0.
+    m_j = sum_{i != j} K_ij / (N - 2) - sum_{i != l} K_il / (2 (N - 1) (N - 2)),
+    U(K)_ij = K_ij - m_i - m_j  (i != j),   U(K)_ii = 0.
     """
     n = kernel.shape[0]
     off_diagonal = ~jnp.eye(n, dtype=bool)

@@ -259,7 +259,9 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
 
     _, theta, q, gq = jax.lax.while_loop(keep_going, one_round, (0, theta, q, gq))
     values, vectors = theta[:k], q[:, :k]
-    return _engine.computed_unless(converged(theta, q, gq), (values, vectors), functools.partial(_dense_top_eigh, k=k), g)
+    return _engine.computed_unless(
+        converged(theta, q, gq), (values, vectors), functools.partial(_dense_top_eigh, k=k), g
+    )
 
 
 def exact_pca(x: jax.Array, n_dims: int) -> jax.Array:

@@ -12,9 +12,9 @@ since values are unknown there.
 
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 PROBS_SUM_TOLERANCE = 1e-3  # must stay below 1: `kernel_summary` counts a negative entry as 2
 

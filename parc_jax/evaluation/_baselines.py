@@ -29,10 +29,14 @@ BASELINE_OTHER_TARGETS = "baseline_oracle_other_targets"
 BASELINE_LEARNED_HEURISTIC = "baseline_learned_heuristic"
 
 
-def add_baselines(rows: list[dict], oracle: Mapping[TransferKey, float], *,
-                  num_params: Mapping[str, int] | None = None,
-                  depth: Mapping[str, int] | None = None,
-                  heuristic_oracle: Table | None = None) -> list[str]:
+def add_baselines(
+    rows: list[dict],
+    oracle: Mapping[TransferKey, float],
+    *,
+    num_params: Mapping[str, int] | None = None,
+    depth: Mapping[str, int] | None = None,
+    heuristic_oracle: Table | None = None,
+) -> list[str]:
     """Adds the trivial baseline columns to results rows (in place); returns their names.
 
     * `baseline_log10_params`: log10 of the architecture's parameter count (bigger is better),
@@ -60,7 +64,8 @@ def add_baselines(rows: list[dict], oracle: Mapping[TransferKey, float], *,
         added.append(column)
     for row in rows:
         row[BASELINE_OTHER_TARGETS] = leave_target_out_accuracy(
-            oracle, key_of(row["Architecture"]), key_of(row["Source Dataset"]), key_of(row["Target Dataset"]))
+            oracle, key_of(row["Architecture"]), key_of(row["Source Dataset"]), key_of(row["Target Dataset"])
+        )
     added.append(BASELINE_OTHER_TARGETS)
     if heuristic_oracle is not None:
         transfers = [(row["Architecture"], row["Source Dataset"], row["Target Dataset"]) for row in rows]

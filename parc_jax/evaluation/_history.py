@@ -99,14 +99,21 @@ class History:
         keep_t = [j for j, t in enumerate(self.targets) if t not in set(targets)]
         keep_m = [i for i, m in enumerate(self.models) if m not in set(models)]
         return History(
-            models=tuple(self.models[i] for i in keep_m), targets=tuple(self.targets[j] for j in keep_t),
+            models=tuple(self.models[i] for i in keep_m),
+            targets=tuple(self.targets[j] for j in keep_t),
             accuracy=self.accuracy[np.ix_(keep_m, keep_t)],
             probes={k: v[np.ix_(keep_m, keep_t)] for k, v in self.probes.items()},
-            metadata={k: v[keep_m] for k, v in self.metadata.items()})
+            metadata={k: v[keep_m] for k, v in self.metadata.items()},
+        )
 
 
-def read_history(table: Table, *, probes: Sequence[str] = (), num_params: Mapping[str, float] | None = None,
-                 depth: Mapping[str, float] | None = None) -> History:
+def read_history(
+    table: Table,
+    *,
+    probes: Sequence[str] = (),
+    num_params: Mapping[str, float] | None = None,
+    depth: Mapping[str, float] | None = None,
+) -> History:
     """Reads an oracle table (optionally with probe-score and metadata columns) as a :class:`History`.
 
     Args:
@@ -164,8 +171,10 @@ def _per_model(cells: Sequence, rows: np.ndarray, num_models: int, column: str) 
         if math.isnan(value):
             continue
         if math.isfinite(out[row]) and out[row] != value:
-            raise ValueError(f"history table: column {column!r} row {i} holds {value}, but an earlier row of the "
-                             f"same model holds {out[row]}; give one value per model")
+            raise ValueError(
+                f"history table: column {column!r} row {i} holds {value}, but an earlier row of the "
+                f"same model holds {out[row]}; give one value per model"
+            )
         out[row] = value
     return out
 
@@ -182,7 +191,7 @@ def zscore_per_target(scores: ArrayLike) -> np.ndarray:
     filled = np.where(finite, s, 0.0)
     mean = filled.sum(axis=0) / np.maximum(count, 1)
     centred = np.where(finite, s - mean, 0.0)
-    std = np.sqrt((centred ** 2).sum(axis=0) / np.maximum(count, 1))
+    std = np.sqrt((centred**2).sum(axis=0) / np.maximum(count, 1))
     return np.where(std > 0, centred / np.where(std > 0, std, 1.0), 0.0)
 
 
@@ -237,8 +246,13 @@ class HistoryModel:
     tau2: float
     notes: tuple[str, ...] = ()
 
-    def predict(self, models: Sequence[ModelKey], *, probe_scores: Mapping[str, ArrayLike] | None = None,
-                metadata: Mapping[str, ArrayLike] | None = None) -> HistoryPrediction:
+    def predict(
+        self,
+        models: Sequence[ModelKey],
+        *,
+        probe_scores: Mapping[str, ArrayLike] | None = None,
+        metadata: Mapping[str, ArrayLike] | None = None,
+    ) -> HistoryPrediction:
         """Predicts the fine-tuned accuracy of `models` on a new target.
 
         Args:
@@ -255,8 +269,10 @@ class HistoryModel:
         n = len(models)
         missing = [p for p in self.probes if p not in (probe_scores or {})]
         if missing:
-            raise ValueError(f"the history model was fitted with probe(s) {', '.join(missing)}: pass their scores "
-                             "on the new target as probe_scores, or fit without them")
+            raise ValueError(
+                f"the history model was fitted with probe(s) {', '.join(missing)}: pass their scores "
+                "on the new target as probe_scores, or fit without them"
+            )
         notes = list(self.notes)
         z = np.zeros((n, len(self.probes)))
         for k, name in enumerate(self.probes):
@@ -279,8 +295,10 @@ class HistoryModel:
         values[new] = self.new_level + np.column_stack([np.where(has_meta[:, None], x, 0.0), z])[new] @ self.new_weights
         basis = tuple(BASIS_HISTORY if k else (BASIS_METADATA if h else BASIS_MEAN) for k, h in zip(known, has_meta))
         if (~known).any():
-            notes.append(f"{int((~known).sum())} model(s) without history: "
-                         f"{int((new & has_meta).sum())} with metadata, {int((new & ~has_meta).sum())} at its mean")
+            notes.append(
+                f"{int((~known).sum())} model(s) without history: "
+                f"{int((new & has_meta).sum())} with metadata, {int((new & ~has_meta).sum())} at its mean"
+            )
         past = np.array([self.past_targets[row_of[m]] if m in row_of else 0 for m in models], int)
         return HistoryPrediction(models=models, values=values, basis=basis, past_targets=past, notes=tuple(notes))
 
@@ -292,8 +310,9 @@ def _vector(values: ArrayLike, n: int, name: str) -> np.ndarray:
     return out
 
 
-def fit_history(history: History, *, probes: Sequence[str] = (), metadata: Sequence[str] = (),
-                alpha: float = 1.0) -> HistoryModel:
+def fit_history(
+    history: History, *, probes: Sequence[str] = (), metadata: Sequence[str] = (), alpha: float = 1.0
+) -> HistoryModel:
     """Fits the history model (module docstring) on every target of `history`.
 
     Leave the target being predicted out first (`history.without(targets=[t])`); the fit sees
@@ -316,8 +335,9 @@ def fit_history(history: History, *, probes: Sequence[str] = (), metadata: Seque
     """
     unknown = [p for p in probes if p not in history.probes]
     if unknown:
-        raise ValueError(f"no probe scores named {', '.join(unknown)} in the history (it has: "
-                         f"{', '.join(history.probes) or 'none'})")
+        raise ValueError(
+            f"no probe scores named {', '.join(unknown)} in the history (it has: {', '.join(history.probes) or 'none'})"
+        )
     bad = [m for m in metadata if m not in (METADATA_PARAMS, METADATA_DEPTH)]
     if bad:
         raise ValueError(f"unknown metadata {', '.join(bad)}; choose from {METADATA_PARAMS}, {METADATA_DEPTH}")
@@ -367,13 +387,25 @@ def fit_history(history: History, *, probes: Sequence[str] = (), metadata: Seque
         rho = sigma2 / tau2
     b, w, mu = _penalised_fit(y, targets, models, z, x, position[rows], rho=rho, alpha=alpha)
     pooled = np.column_stack([np.ones(y.size), x[position[rows]], z])
-    ridge = np.sqrt(alpha) * np.eye(pooled.shape[1])[1 + x.shape[1]:]
-    beta = np.linalg.lstsq(np.vstack([pooled, ridge]), np.concatenate([y - mu[cols], np.zeros(len(ridge))]),
-                           rcond=None)[0]
+    ridge = np.sqrt(alpha) * np.eye(pooled.shape[1])[1 + x.shape[1] :]
+    beta = np.linalg.lstsq(
+        np.vstack([pooled, ridge]), np.concatenate([y - mu[cols], np.zeros(len(ridge))]), rcond=None
+    )[0]
     return HistoryModel(
-        models=tuple(history.models[i] for i in with_history), prior=mu.mean() + b, past_targets=past_targets,
-        probes=tuple(probes), weights=w, metadata=tuple(used), metadata_mean=mean, metadata_std=std,
-        new_level=float(mu.mean() + beta[0]), new_weights=beta[1:], sigma2=sigma2, tau2=tau2, notes=tuple(notes))
+        models=tuple(history.models[i] for i in with_history),
+        prior=mu.mean() + b,
+        past_targets=past_targets,
+        probes=tuple(probes),
+        weights=w,
+        metadata=tuple(used),
+        metadata_mean=mean,
+        metadata_std=std,
+        new_level=float(mu.mean() + beta[0]),
+        new_weights=beta[1:],
+        sigma2=sigma2,
+        tau2=tau2,
+        notes=tuple(notes),
+    )
 
 
 def _variance_components(y, targets, models, z, x, past_targets) -> tuple[float, float]:
@@ -385,7 +417,7 @@ def _variance_components(y, targets, models, z, x, past_targets) -> tuple[float,
     if dof <= 0:
         return math.nan, math.nan
     sigma2 = float(residual @ residual / dof)
-    b_hat = coef[targets.shape[1]:targets.shape[1] + models.shape[1]]
+    b_hat = coef[targets.shape[1] : targets.shape[1] + models.shape[1]]
     meta = np.column_stack([np.ones(b_hat.size), x])
     gamma, _, rank_b, _ = np.linalg.lstsq(meta, b_hat, rcond=None)
     spread = b_hat - meta @ gamma
@@ -407,12 +439,12 @@ def _penalised_fit(y, targets, models, z, x, model_of_row, *, rho: float, alpha:
     width = design.shape[1]
     penalty = []
     if n_u and rho > 0:
-        penalty.append(np.sqrt(rho) * np.eye(width)[n_t + n_p:n_t + n_p + n_u])
+        penalty.append(np.sqrt(rho) * np.eye(width)[n_t + n_p : n_t + n_p + n_u])
     if n_k and alpha > 0:
-        penalty.append(np.sqrt(alpha) * np.eye(width)[width - n_k:])
+        penalty.append(np.sqrt(alpha) * np.eye(width)[width - n_k :])
     stacked = np.vstack([design, *penalty])
     target = np.concatenate([y, np.zeros(stacked.shape[0] - y.size)])
     coef = np.linalg.lstsq(stacked, target, rcond=None)[0]
-    mu, gamma = coef[:n_t], coef[n_t:n_t + n_p]
-    u = coef[n_t + n_p:n_t + n_p + n_u] if n_u else 0.0
-    return x @ gamma + u, coef[width - n_k:], mu
+    mu, gamma = coef[:n_t], coef[n_t : n_t + n_p]
+    u = coef[n_t + n_p : n_t + n_p + n_u] if n_u else 0.0
+    return x @ gamma + u, coef[width - n_k :], mu

@@ -30,8 +30,9 @@ Scores = Mapping[str, Mapping[ModelKey, float]]  # {target: {model: score}}
 
 def _predict_target(model: HistoryModel, history: History, column: int) -> np.ndarray:
     """Predictions for every model of `history` on target `column`, with the target's probe scores."""
-    return model.predict(history.models, probe_scores={p: history.probes[p][:, column] for p in model.probes},
-                         metadata=history.metadata).values
+    return model.predict(
+        history.models, probe_scores={p: history.probes[p][:, column] for p in model.probes}, metadata=history.metadata
+    ).values
 
 
 def _targets(history: History, targets: Sequence[str] | None) -> list[str]:
@@ -43,8 +44,14 @@ def _targets(history: History, targets: Sequence[str] | None) -> list[str]:
     return list(targets)
 
 
-def leave_one_target_out(history: History, *, targets: Sequence[str] | None = None, probes: Sequence[str] = (),
-                         metadata: Sequence[str] = (), alpha: float = 1.0) -> dict[str, dict[ModelKey, float]]:
+def leave_one_target_out(
+    history: History,
+    *,
+    targets: Sequence[str] | None = None,
+    probes: Sequence[str] = (),
+    metadata: Sequence[str] = (),
+    alpha: float = 1.0,
+) -> dict[str, dict[ModelKey, float]]:
     """Predicts each target from the others: {target: {model: prediction}} for its fine-tuned models.
 
     Args:
@@ -57,13 +64,20 @@ def leave_one_target_out(history: History, *, targets: Sequence[str] | None = No
         column = history.targets.index(target)
         model = fit_history(history.without(targets=[target]), probes=probes, metadata=metadata, alpha=alpha)
         values = _predict_target(model, history, column)
-        out[target] = {m: float(v) for m, v, a in zip(history.models, values, history.accuracy[:, column])
-                       if math.isfinite(a)}
+        out[target] = {
+            m: float(v) for m, v, a in zip(history.models, values, history.accuracy[:, column]) if math.isfinite(a)
+        }
     return out
 
 
-def leave_one_model_out(history: History, *, targets: Sequence[str] | None = None, probes: Sequence[str] = (),
-                        metadata: Sequence[str] = (), alpha: float = 1.0) -> dict[str, dict[ModelKey, float]]:
+def leave_one_model_out(
+    history: History,
+    *,
+    targets: Sequence[str] | None = None,
+    probes: Sequence[str] = (),
+    metadata: Sequence[str] = (),
+    alpha: float = 1.0,
+) -> dict[str, dict[ModelKey, float]]:
     """Predicts each (model, target) with both the target and the model's whole row left out.
 
     The prediction of a model new to the history: from its metadata and probe score alone (without
@@ -75,8 +89,9 @@ def leave_one_model_out(history: History, *, targets: Sequence[str] | None = Non
         out[target] = {}
         for row in np.flatnonzero(np.isfinite(history.accuracy[:, column])):
             left_out = history.models[row]
-            model = fit_history(history.without(targets=[target], models=[left_out]), probes=probes,
-                                metadata=metadata, alpha=alpha)
+            model = fit_history(
+                history.without(targets=[target], models=[left_out]), probes=probes, metadata=metadata, alpha=alpha
+            )
             out[target][left_out] = float(_predict_target(model, history, column)[row])
     return out
 
@@ -100,8 +115,12 @@ def ranking_summary(scores: Scores, history: History) -> dict:
         for name, (fn, scale) in RANKING_METRICS.items():
             entry[name] = _metric(fn, pairs[:, 0], pairs[:, 1]) * scale if len(pairs) >= 2 else math.nan
         per_target[target] = entry
-    mean = {name: float(np.nanmean([e[name] for e in per_target.values()]))
-            if any(math.isfinite(e[name]) for e in per_target.values()) else math.nan for name in RANKING_METRICS}
+    mean = {
+        name: float(np.nanmean([e[name] for e in per_target.values()]))
+        if any(math.isfinite(e[name]) for e in per_target.values())
+        else math.nan
+        for name in RANKING_METRICS
+    }
     return {"mean": mean, "per_target": per_target}
 
 
@@ -110,9 +129,15 @@ HISTORY_COLUMN = "history"
 HISTORY_PRIOR_COLUMN = "history_prior"
 
 
-def add_history_columns(rows: list[dict], history: History, *, probes: Sequence[str] = (),
-                        num_params: Mapping[str, float] | None = None, depth: Mapping[str, float] | None = None,
-                        alpha: float = 1.0) -> list[str]:
+def add_history_columns(
+    rows: list[dict],
+    history: History,
+    *,
+    probes: Sequence[str] = (),
+    num_params: Mapping[str, float] | None = None,
+    depth: Mapping[str, float] | None = None,
+    alpha: float = 1.0,
+) -> list[str]:
     """Adds the history model's leave-one-target-out prediction to results rows (in place); returns the columns.
 
     For each run r and target t of the rows, the model is fitted on `history` without t, with the
@@ -131,11 +156,14 @@ def add_history_columns(rows: list[dict], history: History, *, probes: Sequence[
     """
     missing = [p for p in probes if any(p not in row for row in rows)]
     if missing:
-        raise ValueError(f"history probes {', '.join(missing)} are not columns of the results "
-                         "(choose among the estimators scored)")
+        raise ValueError(
+            f"history probes {', '.join(missing)} are not columns of the results (choose among the estimators scored)"
+        )
     metadata = [m for m in (METADATA_PARAMS, METADATA_DEPTH) if m in history.metadata]
-    given = {METADATA_PARAMS: {a: math.log10(v) for a, v in (num_params or {}).items() if v and v > 0},
-             METADATA_DEPTH: dict(depth or {})}
+    given = {
+        METADATA_PARAMS: {a: math.log10(v) for a, v in (num_params or {}).items() if v and v > 0},
+        METADATA_DEPTH: dict(depth or {}),
+    }
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((key_of(row["Run"]), key_of(row["Target Dataset"])), []).append(row)
@@ -147,7 +175,8 @@ def add_history_columns(rows: list[dict], history: History, *, probes: Sequence[
         for column, used in columns:
             scores = {p: [float(r[p]) for r in group] for p in used}
             prediction = fit_history(past, probes=used, metadata=metadata, alpha=alpha).predict(
-                keys, probe_scores=scores, metadata=_metadata_of(history, keys, metadata, given))
+                keys, probe_scores=scores, metadata=_metadata_of(history, keys, metadata, given)
+            )
             for row, value in zip(group, prediction.values):
                 row[column] = float(value)
     return [c for c, _ in columns]
@@ -167,9 +196,14 @@ def _with_run_probes(history: History, rows: Sequence[dict], probes: Sequence[st
     return dataclasses.replace(history, probes=matrices)
 
 
-def _metadata_of(history: History, keys: Sequence[ModelKey], names: Sequence[str],
-                 given: Mapping[str, Mapping[str, float]]) -> dict[str, np.ndarray]:
+def _metadata_of(
+    history: History, keys: Sequence[ModelKey], names: Sequence[str], given: Mapping[str, Mapping[str, float]]
+) -> dict[str, np.ndarray]:
     """Metadata of each model: the history's, else `given` by architecture, else NaN."""
     row_of = {m: i for i, m in enumerate(history.models)}
-    return {n: np.array([history.metadata[n][row_of[k]] if k in row_of else given[n].get(k[0], np.nan)
-                         for k in keys], np.float64) for n in names}
+    return {
+        n: np.array(
+            [history.metadata[n][row_of[k]] if k in row_of else given[n].get(k[0], np.nan) for k in keys], np.float64
+        )
+        for n in names
+    }

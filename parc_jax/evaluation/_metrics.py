@@ -35,9 +35,7 @@ def _pair(scores: ArrayLike, accuracies: ArrayLike) -> tuple[np.ndarray, np.ndar
         out.append(arr)
     x, y = out
     if x.shape != y.shape:
-        raise ValueError(
-            f"scores and accuracies must have the same length, got {x.size} and {y.size}"
-        )
+        raise ValueError(f"scores and accuracies must have the same length, got {x.size} and {y.size}")
     if x.size < 2:
         raise ValueError(f"need at least 2 models to compare rankings, got {x.size}")
     return x, y
@@ -164,9 +162,7 @@ def top1_relative_accuracy(scores: ArrayLike, accuracies: ArrayLike) -> float:
     return float(y[_top_k(x, y, 1)[0]] / best)
 
 
-def regret_at_k(
-    scores: ArrayLike, accuracies: ArrayLike, k: int = 1, *, relative: bool = False
-) -> float:
+def regret_at_k(scores: ArrayLike, accuracies: ArrayLike, k: int = 1, *, relative: bool = False) -> float:
     """Regret of choosing among the k models the scores rank highest.
 
     regret@k = max y - max_{i in top-k(x)} y_i: how much accuracy is lost by fine-tuning the k

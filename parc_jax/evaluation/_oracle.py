@@ -40,8 +40,9 @@ def oracle_path(spec: str | os.PathLike) -> pathlib.Path:
         return BUILTIN_ORACLES[str(spec)]
     path = pathlib.Path(spec)
     if not path.is_file():
-        raise ValueError(f"oracle table {str(spec)!r} not found; give a CSV file or a built-in name "
-                         f"({', '.join(BUILTIN_ORACLES)})")
+        raise ValueError(
+            f"oracle table {str(spec)!r} not found; give a CSV file or a built-in name ({', '.join(BUILTIN_ORACLES)})"
+        )
     return path
 
 
@@ -66,8 +67,9 @@ def read_oracle(table: Table) -> dict[TransferKey, float]:
     return lookup
 
 
-def leave_target_out_accuracy(oracle: Mapping[TransferKey, float], architecture: str, source: str,
-                              target: str) -> float:
+def leave_target_out_accuracy(
+    oracle: Mapping[TransferKey, float], architecture: str, source: str, target: str
+) -> float:
     """Mean fine-tuned accuracy of one model over the oracle's other targets (NaN if none).
 
     b(model, t) = mean over t' != t with oracle(model, t') > 0 of oracle(model, t'): how well the
@@ -85,4 +87,5 @@ def check_oracle_covers(oracle: Mapping[TransferKey, float], transfers: Iterable
         raise ValueError(
             f"oracle table {name!r} has no accuracy for {len(missing)} transfer(s), e.g. {missing[:2]} "
             f"(it has e.g. {example}); use the oracle of this bank and these targets, with "
-            "Architecture = the bank entry's name")
+            "Architecture = the bank entry's name"
+        )

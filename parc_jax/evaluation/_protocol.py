@@ -67,9 +67,7 @@ RELEASE_EXCLUDED_SOURCES: tuple[str, ...] = (
 RESULTS_KEY = ("Run", "Architecture", "Source Dataset", "Target Dataset")
 
 
-def _oracle_for_rows(
-    oracle: dict[TransferKey, float], rows: list[TransferKey], excluded: set[str]
-) -> np.ndarray:
+def _oracle_for_rows(oracle: dict[TransferKey, float], rows: list[TransferKey], excluded: set[str]) -> np.ndarray:
     """The oracle accuracy of each results row; missing values (empty cells) read as 0."""
     values, missing = [], []
     for row in rows:
@@ -181,9 +179,7 @@ def parc_protocol(
             "column of scores per method"
         )
     runs, archs, sources, targets = ([key_of(v) for v in results[c]] for c in RESULTS_KEY)
-    oracle = _oracle_for_rows(
-        oracle_table, list(zip(archs, sources, targets)), set(excluded_sources)
-    )
+    oracle = _oracle_for_rows(oracle_table, list(zip(archs, sources, targets)), set(excluded_sources))
     scores = {m: _method_scores(results, m) for m in methods}
     if plasticity:
         depth = _plasticity_term(archs, RELEASE_MODEL_LAYERS if layers is None else layers)
@@ -211,6 +207,4 @@ def parc_protocol(
             raise ValueError(f"run {run}: no target dataset has 2 or more results rows")
         for m in methods:
             per_run[m].append(np.mean(per_target[m]))
-    return {
-        m: {"mean": float(np.mean(v)), "variance": float(np.var(v))} for m, v in per_run.items()
-    }
+    return {m: {"mean": float(np.mean(v)), "variance": float(np.var(v))} for m, v in per_run.items()}

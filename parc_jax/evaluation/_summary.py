@@ -46,8 +46,7 @@ def _cell(value: str) -> float:
     return 0.0 if math.isnan(number) else number
 
 
-def ranking_metrics(results_csv, oracle_csv, *,
-                    excluded_sources: Sequence[str] = RELEASE_EXCLUDED_SOURCES) -> dict:
+def ranking_metrics(results_csv, oracle_csv, *, excluded_sources: Sequence[str] = RELEASE_EXCLUDED_SOURCES) -> dict:
     """Per (run, target) ranking metrics of every method of a results table.
 
     For each run r and target t, over the models with a positive oracle accuracy (sources in
@@ -80,8 +79,9 @@ def ranking_metrics(results_csv, oracle_csv, *,
             accuracies = np.array([acc for _, acc in keep])
             for method in methods:
                 scores = np.array([_cell(row[method]) for row, _ in keep])
-                entry[method] = {name: _metric(fn, scores, accuracies) * scale
-                                 for name, (fn, scale) in RANKING_METRICS.items()}
+                entry[method] = {
+                    name: _metric(fn, scores, accuracies) * scale for name, (fn, scale) in RANKING_METRICS.items()
+                }
         per_run_target.append(entry)
     scored = [e for e in per_run_target if e["models"] >= 2]
     if not scored:
@@ -106,8 +106,13 @@ def _metric(fn, scores: np.ndarray, accuracies: np.ndarray) -> float:
         return math.nan
 
 
-def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None,
-             excluded_sources: Sequence[str] = RELEASE_EXCLUDED_SOURCES) -> dict:
+def evaluate(
+    results_csv,
+    oracle_csv,
+    *,
+    layers: Mapping[str, int] | None = None,
+    excluded_sources: Sequence[str] = RELEASE_EXCLUDED_SOURCES,
+) -> dict:
     """The PARC protocol (with and without plasticity) and the ranking metrics of a results table.
 
     Args:
@@ -121,8 +126,7 @@ def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None
       plasticity=True) or None when some architecture has no depth, plus `ranking_metrics`'
       "summary", "per_target" and "per_run_target"}.
     """
-    out = {"pearson": parc_protocol(results_csv, oracle_csv, plasticity=False,
-                                               excluded_sources=excluded_sources)}
+    out = {"pearson": parc_protocol(results_csv, oracle_csv, plasticity=False, excluded_sources=excluded_sources)}
     rows, _ = _read_results(results_csv)
     depths = RELEASE_MODEL_LAYERS if layers is None else layers
     unknown = sorted({key_of(r["Architecture"]) for r in rows} - set(depths))
@@ -131,6 +135,7 @@ def evaluate(results_csv, oracle_csv, *, layers: Mapping[str, int] | None = None
         out["pearson_plasticity"] = None
     else:
         out["pearson_plasticity"] = parc_protocol(
-            results_csv, oracle_csv, plasticity=True, layers=depths, excluded_sources=excluded_sources)
+            results_csv, oracle_csv, plasticity=True, layers=depths, excluded_sources=excluded_sources
+        )
     out.update(ranking_metrics(results_csv, oracle_csv, excluded_sources=excluded_sources))
     return out

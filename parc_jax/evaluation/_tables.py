@@ -43,15 +43,11 @@ def read_table(table: Table, what: str, required: Sequence[str]) -> dict[str, li
         columns = _rows_to_columns(table, what)
     else:
         raise ValueError(
-            f"{what} table must be a CSV path, a list of row dicts or a dict of columns, "
-            f"got {type(table).__name__}"
+            f"{what} table must be a CSV path, a list of row dicts or a dict of columns, got {type(table).__name__}"
         )
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ValueError(
-            f"{what} table lacks column(s) {missing}; expected {list(required)}, "
-            f"found {list(columns)}"
-        )
+        raise ValueError(f"{what} table lacks column(s) {missing}; expected {list(required)}, found {list(columns)}")
     if not columns or not len(next(iter(columns.values()))):
         raise ValueError(f"{what} table has no rows")
     return columns
@@ -72,10 +68,7 @@ def _read_csv(path: str, what: str) -> dict[str, list[str]]:
     body = [row for _, row in numbered[1:]]
     for line, row in numbered[1:]:
         if len(row) != len(header):
-            raise ValueError(
-                f"{what} CSV {path!r} line {line}: {len(row)} cells where the header has "
-                f"{len(header)}"
-            )
+            raise ValueError(f"{what} CSV {path!r} line {line}: {len(row)} cells where the header has {len(header)}")
     return {name: [row[i].strip() for row in body] for i, name in enumerate(header)}
 
 
@@ -108,6 +101,4 @@ def to_float(value: Any, what: str, column: str, row: int) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{what} table: column {column!r} row {row} holds {value!r}, not a number"
-        ) from None
+        raise ValueError(f"{what} table: column {column!r} row {row} holds {value!r}, not a number") from None

@@ -13,7 +13,6 @@ edited file, a file from another key) raises :class:`CorruptCacheEntryError` nam
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,15 +20,14 @@ import logging
 import os
 import pathlib
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 
-from parc_jax.extract._probe_set import ProbeSet
 from parc_jax._io import atomic_open
+from parc_jax.extract._probe_set import ProbeSet
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +142,7 @@ class ProbeCache:
                     raise CorruptCacheEntryError(f"missing arrays {sorted(missing)}")
                 version = int(z["format_version"])
                 if version != FORMAT_VERSION:
-                    raise CorruptCacheEntryError(
-                        f"format version {version}, this parc_jax reads {FORMAT_VERSION}"
-                    )
+                    raise CorruptCacheEntryError(f"format version {version}, this parc_jax reads {FORMAT_VERSION}")
                 stored = json.loads(str(z["key"]))
                 if stored != want:
                     raise CorruptCacheEntryError(f"it holds key {stored}, not {want}")
@@ -158,9 +154,7 @@ class ProbeCache:
         except CorruptCacheEntryError as e:
             raise CorruptCacheEntryError(self._corrupt_message(path, str(e))) from None
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
-            raise CorruptCacheEntryError(
-                self._corrupt_message(path, f"{type(e).__name__}: {e}")
-            ) from None
+            raise CorruptCacheEntryError(self._corrupt_message(path, f"{type(e).__name__}: {e}")) from None
         log.debug("probe cache hit %s", path)
         return probe
 

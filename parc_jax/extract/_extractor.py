@@ -57,9 +57,7 @@ def compute_dtype(dtype: Any) -> jnp.dtype:
     except TypeError:
         dt = None
     if dt not in COMPUTE_DTYPES:
-        raise ValueError(
-            f"dtype {dtype!r} is not supported for extraction; use 'float32' or 'bfloat16'"
-        )
+        raise ValueError(f"dtype {dtype!r} is not supported for extraction; use 'float32' or 'bfloat16'")
     return dt
 
 
@@ -84,8 +82,7 @@ def _forward(apply_fn, preprocess, dtype, precision, variables, images):
         logits, out = apply_fn(variables, x)
     if not isinstance(out, dict) or "features" not in out:
         raise ValueError(
-            "apply_fn must return (logits, out) with out['features'] [B, D]; got out of type "
-            f"{type(out).__name__}"
+            f"apply_fn must return (logits, out) with out['features'] [B, D]; got out of type {type(out).__name__}"
         )
     features = out["features"]
     if features.ndim != 2 or logits.ndim != 2:
@@ -139,7 +136,10 @@ class Extractor:
         if self.global_batch != int(batch_size):
             log.info(
                 "batch_size %d rounded up to %d (%d per device x %d devices)",
-                batch_size, self.global_batch, self.per_device_batch, n,
+                batch_size,
+                self.global_batch,
+                self.per_device_batch,
+                n,
             )
         self.mesh = parallel.data_mesh(self.devices)
         self.variables = parallel.replicate(_cast_floating(variables, self.dtype), self.mesh)
@@ -235,7 +235,10 @@ class Extractor:
         elapsed = time.perf_counter() - start
         log.info(
             "extracted %d images on %d devices in %.2fs (%.0f img/s)",
-            rows, len(self.devices), elapsed, rows / max(elapsed, 1e-9),
+            rows,
+            len(self.devices),
+            elapsed,
+            rows / max(elapsed, 1e-9),
         )
         return self._collect(features, probs, label_parts, positions, rows, input_sharded)
 
@@ -256,9 +259,7 @@ class Extractor:
             if not input_sharded:
                 order = np.argsort(local["position"], kind="stable")
                 local = {k: v[order] for k, v in local.items()}
-        return ProbeSet(
-            features=local["features"], probs=local["probs"], labels=local.get("labels")
-        )
+        return ProbeSet(features=local["features"], probs=local["probs"], labels=local.get("labels"))
 
 
 def extract(

@@ -59,10 +59,7 @@ class HostBatches:
             self._init_arrays(data, labels)
         elif isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
             if labels is not None:
-                raise ValueError(
-                    "labels= is for array input; an iterator of batches carries its labels "
-                    "under 'label'"
-                )
+                raise ValueError("labels= is for array input; an iterator of batches carries its labels under 'label'")
             self._arrays = None
             self._iterable = data
             self.total = None
@@ -126,12 +123,11 @@ class HostBatches:
                     "the first batch; give labels in every batch or in none"
                 )
             if label is not None and np.shape(label)[:1] != (b,):
-                raise ValueError(
-                    f"input batch {i} has {b} images but labels of shape {np.shape(label)}"
-                )
+                raise ValueError(f"input batch {i} has {b} images but labels of shape {np.shape(label)}")
             if i % k == p and b:
-                buffer.add(images, None if label is None else np.asarray(label),
-                           np.arange(seen, seen + b, dtype=np.int64))
+                buffer.add(
+                    images, None if label is None else np.asarray(label), np.arange(seen, seen + b, dtype=np.int64)
+                )
             seen += b
             while buffer.rows >= self.batch_size:
                 yield buffer.take(self.batch_size)

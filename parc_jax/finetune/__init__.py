@@ -13,8 +13,15 @@ Pieces: :func:`finetune` (grid + selection + test accuracy for one backbone and 
 
 from parc_jax.finetune._bank import run_bank, write_oracle_summary, write_oracle_table
 from parc_jax.finetune._config import default_config, load_config, validate_config
-from parc_jax.finetune._finetune import Backbone, Target, finetune, hparam_tag, make_network
-from parc_jax.finetune._finetune import model_preprocessing, total_steps_for
+from parc_jax.finetune._finetune import (
+    Backbone,
+    Target,
+    finetune,
+    hparam_tag,
+    make_network,
+    model_preprocessing,
+    total_steps_for,
+)
 from parc_jax.finetune._network import Network
 from parc_jax.finetune._optim import make_optimizer, make_schedule
 from parc_jax.finetune._run import TrainingDiverged, train_run
@@ -23,10 +30,30 @@ from parc_jax.finetune._stream import ArraySplit, TrainStream
 from parc_jax.finetune._trainer import Trainer, TrainState, global_mesh
 
 __all__ = [
-    "ArraySplit", "Backbone", "Network", "Target", "Trainer", "TrainState", "TrainStream",
-    "TrainingDiverged", "default_config", "finetune", "finetune_pair",
-    "global_mesh", "load_backbone", "load_target", "run_bank", "write_oracle_summary",
+    "ArraySplit",
+    "Backbone",
+    "Network",
+    "Target",
+    "Trainer",
+    "TrainState",
+    "TrainStream",
+    "TrainingDiverged",
+    "default_config",
+    "finetune",
+    "finetune_pair",
+    "global_mesh",
+    "load_backbone",
+    "load_target",
+    "run_bank",
+    "write_oracle_summary",
     "write_oracle_table",
-    "hparam_tag", "load_config", "make_network", "model_preprocessing", "make_optimizer", "make_schedule", "total_steps_for",
-    "train_run", "validate_config",
+    "hparam_tag",
+    "load_config",
+    "make_network",
+    "model_preprocessing",
+    "make_optimizer",
+    "make_schedule",
+    "total_steps_for",
+    "train_run",
+    "validate_config",
 ]

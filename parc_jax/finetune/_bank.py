@@ -22,24 +22,22 @@ import os
 import pathlib
 import re
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import tqdm
+from jax.experimental import multihost_utils
 
-from parc_jax import parallel
-from parc_jax.evaluation import ORACLE_COLUMNS
+from parc_jax import models, parallel
+from parc_jax._io import atomic_write
 from parc_jax.bank import BankEntry
+from parc_jax.evaluation import ORACLE_COLUMNS
 from parc_jax.finetune._config import validate_config
-from parc_jax.finetune._finetune import check_workdir
+from parc_jax.finetune._finetune import check_workdir, finetune
 from parc_jax.finetune._run import read_json
-from parc_jax.finetune._finetune import finetune
 from parc_jax.finetune._sources import entry_backbone, finetune_pair, load_target
 from parc_jax.finetune._trainer import global_mesh
-from parc_jax import models
-from parc_jax._io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -71,36 +69,48 @@ def _pair_results(pairs, workdir) -> list[dict]:
     return out
 
 
-def write_oracle_summary(results: Sequence[dict], path: str | os.PathLike, *,
-                         command: str | None = None) -> None:
+def write_oracle_summary(results: Sequence[dict], path: str | os.PathLike, *, command: str | None = None) -> None:
     """Writes a Markdown table of finished pairs (``result.json`` dicts), atomically.
 
     One row per pair: oracle (test accuracy, %), the selected learning rate and weight decay,
     every grid point's validation accuracy, train / validation / test sizes, steps of the
     reported run, input size and training time; then the protocol shared by the pairs.
     """
-    lines = ["| Architecture | Source | Target | Oracle (%) | lr | wd | val acc per lr (%) | "
-             "train / val / test | steps | px | time (s) |", "|---" * 11 + "|"]
+    lines = [
+        "| Architecture | Source | Target | Oracle (%) | lr | wd | val acc per lr (%) | "
+        "train / val / test | steps | px | time (s) |",
+        "|---" * 11 + "|",
+    ]
     for r in results:
-        grid = ", ".join(f"{g['learning_rate']:g}: " + (f"{g['val_accuracy']:.1f}" if g["val_accuracy"] is not None
-                                                        else g["status"]) for g in r["grid"]) or "-"
+        grid = (
+            ", ".join(
+                f"{g['learning_rate']:g}: "
+                + (f"{g['val_accuracy']:.1f}" if g["val_accuracy"] is not None else g["status"])
+                for g in r["grid"]
+            )
+            or "-"
+        )
         size = r.get("input_size", "")
         lines.append(
             f"| {r['model']} | {r['source_dataset']} | {r['target']} | {r['test_accuracy']:.2f} | "
             f"{r['selected']['learning_rate']:g} | {r['selected']['weight_decay']:g} | {grid} | "
             f"{r['num_train'] - r['num_val']} / {r['num_val']} / {r['num_test']} | "
-            f"{r['final'].get('steps', '')} | {size} | {r['time_s']:.0f} |")
+            f"{r['final'].get('steps', '')} | {size} | {r['time_s']:.0f} |"
+        )
     if results:
         c = results[0]["config"]
         total = sum(r["time_s"] for r in results)
-        lines += ["", f"{len(results)} pairs, {total / 60:.1f} min of training in all. Protocol: mode "
-                  f"{c['mode']}, {c['optimizer']} (momentum {c['momentum']}), batch {c['batch_size']}, "
-                  f"{c['num_steps'] or c['num_epochs']} {'steps' if c['num_steps'] else 'epochs'}, "
-                  f"warmup {c['warmup_fraction']:g} + cosine, grid lr {tuple(c['learning_rates'])} x wd "
-                  f"{tuple(c['weight_decays'])} selected on a {c['val_fraction']:g} validation split, final "
-                  f"{results[0]['protocol']}, train subsample {c['max_train_examples'] or 'all'}, test "
-                  f"subsample {c['max_test_examples'] or 'all'}, augment {c['augment']} (scale "
-                  f"{tuple(c['augment_scale'])}, flip {c['augment_flip']}), seed {c['seed']}."]
+        lines += [
+            "",
+            f"{len(results)} pairs, {total / 60:.1f} min of training in all. Protocol: mode "
+            f"{c['mode']}, {c['optimizer']} (momentum {c['momentum']}), batch {c['batch_size']}, "
+            f"{c['num_steps'] or c['num_epochs']} {'steps' if c['num_steps'] else 'epochs'}, "
+            f"warmup {c['warmup_fraction']:g} + cosine, grid lr {tuple(c['learning_rates'])} x wd "
+            f"{tuple(c['weight_decays'])} selected on a {c['val_fraction']:g} validation split, final "
+            f"{results[0]['protocol']}, train subsample {c['max_train_examples'] or 'all'}, test "
+            f"subsample {c['max_test_examples'] or 'all'}, augment {c['augment']} (scale "
+            f"{tuple(c['augment_scale'])}, flip {c['augment_flip']}), seed {c['seed']}.",
+        ]
     if command:
         lines += ["", f"Command: `{command}`"]
     atomic_write(path, "\n".join(lines) + "\n")
@@ -112,16 +122,29 @@ def _oracle_rows(pairs, workdir):
         path = workdir / "pairs" / pair_dirname(model, target) / "result.json"
         if path.exists():
             res = read_json(path)
-            rows.append({"Architecture": model, "Source Dataset": res["source_dataset"],
-                         "Target Dataset": target, "Oracle": round(res["test_accuracy"], 4)})
+            rows.append(
+                {
+                    "Architecture": model,
+                    "Source Dataset": res["source_dataset"],
+                    "Target Dataset": target,
+                    "Oracle": round(res["test_accuracy"], 4),
+                }
+            )
     return rows
 
 
-def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str],
-             config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
-             data_dir: str | os.PathLike | None = None, skip_own_source: bool = True,
-             split: str = "data", export_dir: str | os.PathLike | None = None,
-             progress: bool = True) -> list[dict]:
+def run_bank(
+    model_names: Sequence[str | BankEntry],
+    target_names: Sequence[str],
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    skip_own_source: bool = True,
+    split: str = "data",
+    export_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Fine-tunes every (model, target) pair and writes ``workdir/oracle.csv``.
 
     Args:
@@ -158,13 +181,18 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
         raise ValueError("mode=scratch ignores bank weights; train from scratch with --models NAMES")
     model_names = [m.name if isinstance(m, BankEntry) else m for m in model_names]
     known = set(models.names())
-    unknown = [entries[m].model if m in entries else m for m in model_names
-               if (entries[m].model if m in entries else m) not in known]
+    unknown = [
+        entries[m].model if m in entries else m
+        for m in model_names
+        if (entries[m].model if m in entries else m) not in known
+    ]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(sorted(known))}")
     workdir = check_workdir(workdir)
-    targets = {name: load_target(name, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
-               for name in target_names}
+    targets = {
+        name: load_target(name, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
+        for name in target_names
+    }
     pairs, sources = [], {m: e.source_dataset for m, e in entries.items() if e.source_dataset}
     for model in model_names:
         for target in target_names:
@@ -184,14 +212,19 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
         mine, mesh, writer = pairs, global_mesh(), jax.process_index() == 0
     oracle_path = workdir / "oracle.csv"
     finished = sum((workdir / "pairs" / pair_dirname(m, t) / "result.json").exists() for m, t in mine)
-    bar = tqdm.tqdm(total=len(mine), initial=finished, desc="bank", unit="pair",
-                    disable=not (progress and writer), dynamic_ncols=True)
+    bar = tqdm.tqdm(
+        total=len(mine),
+        initial=finished,
+        desc="bank",
+        unit="pair",
+        disable=not (progress and writer),
+        dynamic_ncols=True,
+    )
     t0 = time.perf_counter()
     with bar:
         for model, target in mine:
             pair_dir = workdir / "pairs" / pair_dirname(model, target)
-            export = (None if export_dir is None
-                      else pathlib.Path(export_dir).absolute() / pair_dirname(model, target))
+            export = None if export_dir is None else pathlib.Path(export_dir).absolute() / pair_dirname(model, target)
             if (pair_dir / "result.json").exists() and (export is None or export.is_dir()):
                 continue
             bar.set_postfix_str(f"{model} -> {target}")
@@ -199,13 +232,27 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
                 backbone, pair_config = entry_backbone(entries[model], config)
                 res = finetune(backbone, targets[target], pair_config, pair_dir, mesh=mesh, progress=progress)
             else:
-                res = finetune_pair(model, target, config, pair_dir, data_dir=data_dir, mesh=mesh,
-                                    progress=progress, target=targets[target], export=export)
+                res = finetune_pair(
+                    model,
+                    target,
+                    config,
+                    pair_dir,
+                    data_dir=data_dir,
+                    mesh=mesh,
+                    progress=progress,
+                    target=targets[target],
+                    export=export,
+                )
             bar.update(1)
             if writer:
-                log.info("%s -> %s: test accuracy %.2f%% (lr %g, wd %g)", model, target,
-                         res["test_accuracy"], res["selected"]["learning_rate"],
-                         res["selected"]["weight_decay"])
+                log.info(
+                    "%s -> %s: test accuracy %.2f%% (lr %g, wd %g)",
+                    model,
+                    target,
+                    res["test_accuracy"],
+                    res["selected"]["learning_rate"],
+                    res["selected"]["weight_decay"],
+                )
                 write_oracle_table(_oracle_rows(pairs, workdir), oracle_path)
                 write_oracle_summary(_pair_results(pairs, workdir), workdir / "oracle.md")
     if split == "pairs" and jax.process_count() > 1:
@@ -217,8 +264,13 @@ def run_bank(model_names: Sequence[str | BankEntry], target_names: Sequence[str]
     if writer:
         write_oracle_table(rows, oracle_path)
         write_oracle_summary(_pair_results(pairs, workdir), workdir / "oracle.md")
-        log.info("bank: %d/%d pairs finished in %.0f s; oracle table %s", len(rows), len(pairs),
-                 time.perf_counter() - t0, oracle_path)
+        log.info(
+            "bank: %d/%d pairs finished in %.0f s; oracle table %s",
+            len(rows),
+            len(pairs),
+            time.perf_counter() - t0,
+            oracle_path,
+        )
     return rows
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import flax.serialization
 import jax
 import orbax.checkpoint as ocp
+
 from parc_jax._io import atomic_write
 
 
@@ -31,8 +32,7 @@ class RunCheckpoints:
         the pairs): this process alone writes, with no barrier across processes.
     """
 
-    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2,
-                 process_local: bool = False):
+    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 2, process_local: bool = False):
         self.directory = pathlib.Path(directory).absolute()
         self._max_to_keep = max_to_keep
         self._manager = None
@@ -42,10 +42,9 @@ class RunCheckpoints:
                 leftover.unlink()
             return
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True,
-            enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                              item_names=("state", "history"))
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True, enable_async_checkpointing=False
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "history"))
 
     def _local_steps(self) -> list[int]:
         return sorted(int(p.stem) for p in self.directory.glob("*.msgpack") if p.stem.isdigit())
@@ -64,21 +63,26 @@ class RunCheckpoints:
             state = jax.tree.map(lambda x, like: jax.device_put(x, like.sharding), state, state_like)
             return state, saved["history"]
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore()))
+        restored = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), history=ocp.args.JsonRestore())
+        )
         return restored["state"], restored["history"]
 
     def save(self, step: int, state: Any, history: dict) -> None:
         """Saves (synchronously) and returns once the checkpoint is committed on disk."""
         if self._manager is None:
             blob = flax.serialization.msgpack_serialize(
-                {"state": flax.serialization.to_state_dict(jax.device_get(state)), "history": history})
+                {"state": flax.serialization.to_state_dict(jax.device_get(state)), "history": history}
+            )
             atomic_write(self.directory / f"{step}.msgpack", blob)
-            for old in self._local_steps()[:-self._max_to_keep]:
+            for old in self._local_steps()[: -self._max_to_keep]:
                 (self.directory / f"{old}.msgpack").unlink()
             return
-        self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)), force=True)
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), history=ocp.args.JsonSave(history)),
+            force=True,
+        )
         self._manager.wait_until_finished()
 
     def close(self) -> None:

@@ -103,6 +103,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     Raises:
       ValueError: a field out of range, naming the field and the valid values.
     """
+
     def _choice(key, options):
         if config[key] not in options:
             raise ValueError(f"config.{key}={config[key]!r} is not one of {', '.join(options)}")
@@ -113,14 +114,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _choice("compute_dtype", COMPUTE_DTYPES)
     if not config.learning_rates or any(not (lr > 0 and math.isfinite(lr)) for lr in config.learning_rates):
         raise ValueError(
-            f"config.learning_rates={config.learning_rates!r} must be a non-empty tuple of positive numbers")
+            f"config.learning_rates={config.learning_rates!r} must be a non-empty tuple of positive numbers"
+        )
     if not config.weight_decays or any(not (wd >= 0 and math.isfinite(wd)) for wd in config.weight_decays):
         raise ValueError(f"config.weight_decays={config.weight_decays!r} must be a non-empty tuple of numbers >= 0")
     for key in ("batch_size", "eval_batch_size", "log_every_steps", "checkpoint_every_steps", "max_to_keep"):
         if int(config[key]) < 1:
             raise ValueError(f"config.{key}={config[key]!r} must be >= 1")
-    for key in ("num_steps", "eval_every_steps", "bn_recalibration_batches", "image_size", "max_train_examples",
-                "max_test_examples"):
+    for key in (
+        "num_steps",
+        "eval_every_steps",
+        "bn_recalibration_batches",
+        "image_size",
+        "max_train_examples",
+        "max_test_examples",
+    ):
         if int(config[key]) < 0:
             raise ValueError(f"config.{key}={config[key]!r} must be >= 0 (0 means: not set)")
     if config.num_steps == 0 and not config.num_epochs > 0:

@@ -92,8 +92,10 @@ class Target:
                 raise ValueError(f"target {self.name!r}: {split_name} labels outside [0, {self.num_classes})")
         present = len(np.unique(self.train.labels))
         if self.num_classes < 2 or present < 2:
-            raise ValueError(f"target {self.name!r} has {present} class(es) in its train split; "
-                             "fine-tuning a classifier needs at least 2")
+            raise ValueError(
+                f"target {self.name!r} has {present} class(es) in its train split; "
+                "fine-tuning a classifier needs at least 2"
+            )
 
 
 def hparam_tag(learning_rate: float, weight_decay: float) -> str:
@@ -119,10 +121,14 @@ def model_preprocessing(backbone: Backbone, image_size: int) -> Preprocessing:
 def make_network(backbone: Backbone, num_classes: int, config: ml_collections.ConfigDict) -> Network:
     """The :class:`Network` of ``config.mode`` for ``backbone`` on a C-class target."""
     spec = model_preprocessing(backbone, config.image_size)
-    return Network(backbone.module, functools.partial(pp.eval_transform, preprocessing=spec),
-                   num_classes, new_head=config.mode != "scratch",
-                   linear_probe=config.mode == "linear_probe",
-                   compute_dtype=jnp.dtype(config.compute_dtype))
+    return Network(
+        backbone.module,
+        functools.partial(pp.eval_transform, preprocessing=spec),
+        num_classes,
+        new_head=config.mode != "scratch",
+        linear_probe=config.mode == "linear_probe",
+        compute_dtype=jnp.dtype(config.compute_dtype),
+    )
 
 
 def make_transform(backbone: Backbone, config: ml_collections.ConfigDict):
@@ -132,7 +138,8 @@ def make_transform(backbone: Backbone, config: ml_collections.ConfigDict):
     spec = model_preprocessing(backbone, config.image_size)
     scale = tuple(float(v) for v in config.augment_scale)
     return lambda images, step: augment_lib.train_transform(
-        images, spec, seed=config.seed, step=step, scale=scale, flip=config.augment_flip)
+        images, spec, seed=config.seed, step=step, scale=scale, flip=config.augment_flip
+    )
 
 
 def _subsample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -150,14 +157,21 @@ def check_workdir(workdir: str | os.PathLike) -> pathlib.Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
-        raise ValueError(f"workdir {str(path)!r} is not writable ({err.strerror}); "
-                         "pass a directory you can write to") from None
+        raise ValueError(
+            f"workdir {str(path)!r} is not writable ({err.strerror}); pass a directory you can write to"
+        ) from None
     return path
 
 
-def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDict,
-             workdir: str | os.PathLike, *, mesh: jax.sharding.Mesh | None = None,
-             progress: bool = True) -> dict:
+def finetune(
+    backbone: Backbone,
+    target: Target,
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    mesh: jax.sharding.Mesh | None = None,
+    progress: bool = True,
+) -> dict:
     """Runs the grid, selects on validation, and reports test accuracy (module docstring).
 
     Args:
@@ -188,8 +202,10 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
     lead = mesh.devices.flat[0].process_index == jax.process_index()
     for key in ("batch_size", "eval_batch_size"):
         if config[key] % mesh.size:
-            raise ValueError(f"config.{key}={config[key]} is not a multiple of the {mesh.size} devices; "
-                             f"use a multiple of {mesh.size}")
+            raise ValueError(
+                f"config.{key}={config[key]} is not a multiple of the {mesh.size} devices; "
+                f"use a multiple of {mesh.size}"
+            )
     train_labels = np.asarray(target.train.labels)
     train_idx = _subsample(train_labels, config.max_train_examples, config.seed)
     test_idx = _subsample(np.asarray(target.test.labels), config.max_test_examples, config.seed)
@@ -203,40 +219,58 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
 
     def evaluator(trainer: Trainer, split: Split, indices: np.ndarray):
         def evaluate(state: TrainState) -> dict:
-            return trainer.evaluate(state, eval_batches(split, indices, config.eval_batch_size,
-                                                        preprocessing=spec), config.eval_batch_size)
+            return trainer.evaluate(
+                state, eval_batches(split, indices, config.eval_batch_size, preprocessing=spec), config.eval_batch_size
+            )
+
         return evaluate
 
     def run(lr, wd, fit_idx, eval_sets, run_dir):
         steps = total_steps_for(config, len(fit_idx))
-        trainer = Trainer(network, make_optimizer(config, lr, wd, steps), mesh,
-                          label_smoothing=config.label_smoothing, seed=config.seed)
+        trainer = Trainer(
+            network,
+            make_optimizer(config, lr, wd, steps),
+            mesh,
+            label_smoothing=config.label_smoothing,
+            seed=config.seed,
+        )
         state = trainer.init_state(backbone.variables["params"], backbone.variables.get("batch_stats"), head)
-        stream = TrainStream(target.train, config.batch_size, config.seed, indices=fit_idx,
-                             transform=transform, preprocessing=spec)
+        stream = TrainStream(
+            target.train, config.batch_size, config.seed, indices=fit_idx, transform=transform, preprocessing=spec
+        )
         finalize = None
         size = config.batch_size
         count = min(len(fit_idx) // size, config.bn_recalibration_batches) * size
         if count and not network.linear_probe:
             # The first full batches of the run's training images, eval preprocessing.
             finalize = lambda state: trainer.recalibrate_batch_stats(
-                state, eval_batches(target.train, fit_idx[:count], size, preprocessing=spec))
+                state, eval_batches(target.train, fit_idx[:count], size, preprocessing=spec)
+            )
         return train_run(
-            trainer, state, stream, total_steps=steps,
+            trainer,
+            state,
+            stream,
+            total_steps=steps,
             evaluators={name: evaluator(trainer, split, idx) for name, (split, idx) in eval_sets.items()},
-            workdir=run_dir, log_every_steps=config.log_every_steps,
+            workdir=run_dir,
+            log_every_steps=config.log_every_steps,
             eval_every_steps=config.eval_every_steps,
-            checkpoint_every_steps=config.checkpoint_every_steps, max_to_keep=config.max_to_keep,
+            checkpoint_every_steps=config.checkpoint_every_steps,
+            max_to_keep=config.max_to_keep,
             metadata={"learning_rate": lr, "weight_decay": wd, "num_train": int(len(fit_idx))},
-            progress=progress, write_result=lead, finalize=finalize)
+            progress=progress,
+            write_result=lead,
+            finalize=finalize,
+        )
 
     t0 = time.perf_counter()
     grid_rows = []
     num_val = 0
     test_set = {"test": (target.test, test_idx)}
     if len(grid) > 1:
-        fit_pos, val_pos = stratified_split(train_labels[train_idx], test_fraction=config.val_fraction,
-                                            seed=config.seed)
+        fit_pos, val_pos = stratified_split(
+            train_labels[train_idx], test_fraction=config.val_fraction, seed=config.seed
+        )
         num_val = len(val_pos)
         eval_sets = {"val": (target.train, train_idx[val_pos])}
         if config.final == "selected_run":
@@ -250,31 +284,46 @@ def finetune(backbone: Backbone, target: Target, config: ml_collections.ConfigDi
                 res = {"status": "diverged", "message": str(err), "learning_rate": lr, "weight_decay": wd}
                 if lead:
                     write_json_atomic(run_dir / "result.json", res)
-            grid_rows.append({"learning_rate": lr, "weight_decay": wd, "status": res["status"],
-                              "val_accuracy": res["val"]["accuracy"] if res["status"] == "done" else None,
-                              "time_s": res.get("time_s")})
+            grid_rows.append(
+                {
+                    "learning_rate": lr,
+                    "weight_decay": wd,
+                    "status": res["status"],
+                    "val_accuracy": res["val"]["accuracy"] if res["status"] == "done" else None,
+                    "time_s": res.get("time_s"),
+                }
+            )
         done = [r for r in grid_rows if r["status"] == "done"]
         if not done:
-            raise TrainingDiverged(f"every grid setting diverged for {backbone.name} on {target.name}; "
-                                   "lower config.learning_rates")
+            raise TrainingDiverged(
+                f"every grid setting diverged for {backbone.name} on {target.name}; lower config.learning_rates"
+            )
         best = max(done, key=lambda r: r["val_accuracy"])  # max keeps the first of equal values
         lr, wd = best["learning_rate"], best["weight_decay"]
     else:
-        (lr, wd), = grid
+        ((lr, wd),) = grid
     retrain = len(grid) == 1 or config.final == "retrain"
     if retrain:
         final = run(lr, wd, train_idx, test_set, workdir / "final")
     else:
         final = read_json(workdir / "grid" / hparam_tag(lr, wd) / "result.json")
     result = {
-        "model": backbone.name, "source_dataset": backbone.source_dataset, "target": target.name,
-        "mode": config.mode, "test_accuracy": final["test"]["accuracy"],
+        "model": backbone.name,
+        "source_dataset": backbone.source_dataset,
+        "target": target.name,
+        "mode": config.mode,
+        "test_accuracy": final["test"]["accuracy"],
         "selected": {"learning_rate": lr, "weight_decay": wd},
         "protocol": "retrain" if retrain else "selected_run",
-        "grid": grid_rows, "final": final, "num_train": int(len(train_idx)), "num_val": int(num_val),
-        "num_test": int(len(test_idx)), "num_classes": int(target.num_classes),
+        "grid": grid_rows,
+        "final": final,
+        "num_train": int(len(train_idx)),
+        "num_val": int(num_val),
+        "num_test": int(len(test_idx)),
+        "num_classes": int(target.num_classes),
         "input_size": int(spec.input_size),
-        "devices": int(mesh.size), "config": config.to_dict(),
+        "devices": int(mesh.size),
+        "config": config.to_dict(),
         "time_s": sum(r["time_s"] or 0.0 for r in grid_rows) + (final["time_s"] if retrain else 0.0),
         "wall_s_this_session": time.perf_counter() - t0,
     }

@@ -14,7 +14,8 @@ backbone of a linear probe, else empty).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -57,14 +58,18 @@ class Network:
 
     def init_head(self, feature_dim: int) -> dict:
         """A zero-initialised head: kernel [D, C] and bias [C], float32."""
-        return {"kernel": jnp.zeros((feature_dim, self.num_classes), jnp.float32),
-                "bias": jnp.zeros((self.num_classes,), jnp.float32)}
+        return {
+            "kernel": jnp.zeros((feature_dim, self.num_classes), jnp.float32),
+            "bias": jnp.zeros((self.num_classes,), jnp.float32),
+        }
 
     def feature_dim(self, variables: PyTree, input_size: int) -> int:
         """The width D of ``out["features"]`` for ``[1, S, S, 3]`` model input (shape evaluation)."""
+
         def features(x):
             _, out = self.module.apply(variables, x, train=False)
             return out["features"]
+
         x = jax.ShapeDtypeStruct((1, input_size, input_size, 3), jnp.float32)
         shape = jax.eval_shape(features, x).shape
         if len(shape) != 2:
@@ -75,8 +80,16 @@ class Network:
         """``preprocess(images)`` for uint8 images; float images pass through unchanged."""
         return self.preprocess(images) if images.dtype == jnp.uint8 else images
 
-    def apply(self, trainable: dict, frozen: dict, batch_stats: PyTree, images: jax.Array, *,
-              train: bool, rng: jax.Array | None = None) -> tuple[jax.Array, PyTree]:
+    def apply(
+        self,
+        trainable: dict,
+        frozen: dict,
+        batch_stats: PyTree,
+        images: jax.Array,
+        *,
+        train: bool,
+        rng: jax.Array | None = None,
+    ) -> tuple[jax.Array, PyTree]:
         """Logits for uint8 images, and the batch statistics after this batch.
 
         Args:
@@ -94,8 +107,7 @@ class Network:
         backbone = params["backbone"]
         dtype = self.compute_dtype
         if dtype != jnp.float32:
-            backbone = jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p,
-                                    backbone)
+            backbone = jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, backbone)
         x = self.model_input(images).astype(dtype)
         variables = {"params": backbone}
         if batch_stats:
@@ -103,8 +115,7 @@ class Network:
         backbone_train = train and not self.linear_probe
         if backbone_train:
             rngs = {"dropout": rng} if rng is not None else {}
-            (logits, out), updates = self.module.apply(
-                variables, x, train=True, mutable=["batch_stats"], rngs=rngs)
+            (logits, out), updates = self.module.apply(variables, x, train=True, mutable=["batch_stats"], rngs=rngs)
             new_stats = updates.get("batch_stats", batch_stats)
             new_stats = jax.tree.map(lambda new, old: new.astype(old.dtype), new_stats, batch_stats)
         else:

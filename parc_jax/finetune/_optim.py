@@ -27,8 +27,8 @@ def unit_schedule(total_steps: int, warmup_fraction: float) -> optax.Schedule:
     """The schedule above for a peak of 1."""
     warmup = int(round(warmup_fraction * total_steps))
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=1.0, warmup_steps=warmup,
-        decay_steps=max(total_steps, warmup + 1), end_value=0.0)
+        init_value=0.0, peak_value=1.0, warmup_steps=warmup, decay_steps=max(total_steps, warmup + 1), end_value=0.0
+    )
 
 
 def make_schedule(peak_lr: float, total_steps: int, warmup_fraction: float) -> optax.Schedule:
@@ -37,8 +37,9 @@ def make_schedule(peak_lr: float, total_steps: int, warmup_fraction: float) -> o
     return lambda count: peak_lr * unit(count)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, learning_rate: float, weight_decay: float,
-                   total_steps: int) -> optax.GradientTransformation:
+def make_optimizer(
+    config: ml_collections.ConfigDict, learning_rate: float, weight_decay: float, total_steps: int
+) -> optax.GradientTransformation:
     """The optimizer of ``config.optimizer`` with the schedule and weight decay above.
 
     The peak learning rate and the weight decay are injected hyperparameters (values in the
@@ -54,7 +55,8 @@ def make_optimizer(config: ml_collections.ConfigDict, learning_rate: float, weig
     """
     unit = unit_schedule(total_steps, config.warmup_fraction)
     decay = optax.inject_hyperparams(optax.add_decayed_weights, static_args=("mask",))(
-        weight_decay=float(weight_decay), mask=decay_mask)
+        weight_decay=float(weight_decay), mask=decay_mask
+    )
     peak = optax.inject_hyperparams(optax.scale)(step_size=float(learning_rate))
     parts = []
     if config.grad_clip_norm > 0:

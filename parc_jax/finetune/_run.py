@@ -16,17 +16,17 @@ import logging
 import math
 import os
 import pathlib
-import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
 import tqdm
 
+from parc_jax._io import atomic_write
 from parc_jax.finetune._checkpoint import RunCheckpoints
 from parc_jax.finetune._trainer import Trainer, TrainState
-from parc_jax._io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,30 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def _empty_history() -> dict:
-    return {"train": {"step": [], "loss": [], "accuracy": [], "grad_norm": []},
-            "eval": {"step": [], "accuracy": [], "loss": []},
-            "elapsed_s": 0.0}
+    return {
+        "train": {"step": [], "loss": [], "accuracy": [], "grad_norm": []},
+        "eval": {"step": [], "accuracy": [], "loss": []},
+        "elapsed_s": 0.0,
+    }
 
 
-def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
-              total_steps: int, evaluators: dict[str, Evaluator],
-              workdir: str | os.PathLike, log_every_steps: int,
-              eval_every_steps: int, checkpoint_every_steps: int, max_to_keep: int,
-              metadata: dict | None = None, progress: bool = True,
-              write_result: bool | None = None,
-              finalize: Callable[[TrainState], TrainState] | None = None) -> dict:
+def train_run(
+    trainer: Trainer,
+    initial_state: TrainState,
+    batches: Batches,
+    *,
+    total_steps: int,
+    evaluators: dict[str, Evaluator],
+    workdir: str | os.PathLike,
+    log_every_steps: int,
+    eval_every_steps: int,
+    checkpoint_every_steps: int,
+    max_to_keep: int,
+    metadata: dict | None = None,
+    progress: bool = True,
+    write_result: bool | None = None,
+    finalize: Callable[[TrainState], TrainState] | None = None,
+) -> dict:
     """Trains ``total_steps`` steps with checkpoints, then evaluates on every eval set.
 
     Args:
@@ -97,10 +109,8 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
     if result_path.exists():
         return read_json(result_path)
     me = jax.process_index()
-    process_local = jax.process_count() > 1 and all(
-        d.process_index == me for d in trainer.mesh.devices.flat)
-    ckpt = RunCheckpoints(workdir / "checkpoints", max_to_keep=max_to_keep,
-                          process_local=process_local)
+    process_local = jax.process_count() > 1 and all(d.process_index == me for d in trainer.mesh.devices.flat)
+    ckpt = RunCheckpoints(workdir / "checkpoints", max_to_keep=max_to_keep, process_local=process_local)
     try:
         state, history = initial_state, _empty_history()
         start = ckpt.latest_step()
@@ -123,7 +133,8 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
                     raise TrainingDiverged(
                         f"training diverged at step {s + 1}: loss={float(m['loss'])}, "
                         f"grad_norm={float(m['grad_norm'])}; last good checkpoint: step "
-                        f"{ckpt.latest_step()} in {ckpt.directory}; lower the learning rate")
+                        f"{ckpt.latest_step()} in {ckpt.directory}; lower the learning rate"
+                    )
             means = {k: float(np.mean([m[k] for m in fetched])) for k in ("loss", "accuracy", "grad_norm")}
             history["train"]["step"].append(step)
             for k, v in means.items():
@@ -131,8 +142,15 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
             pending.clear()
             bar.set_postfix(loss=f"{means['loss']:.4f}", acc=f"{means['accuracy']:.1f}")
 
-        bar = tqdm.tqdm(total=total_steps, initial=start, desc=workdir.name, unit="step",
-                        disable=not (progress and write_result), leave=False, dynamic_ncols=True)
+        bar = tqdm.tqdm(
+            total=total_steps,
+            initial=start,
+            desc=workdir.name,
+            unit="step",
+            disable=not (progress and write_result),
+            leave=False,
+            dynamic_ncols=True,
+        )
         with bar:
             for step in range(start, total_steps):
                 images, labels = batches(step)
@@ -160,8 +178,14 @@ def train_run(trainer: Trainer, initial_state: TrainState, batches: Batches, *,
             history["eval"]["accuracy"].append(finals[first_eval]["accuracy"])
             history["eval"]["loss"].append(finals[first_eval]["loss"])
         elapsed = base_elapsed + time.perf_counter() - t0
-        result = {**(metadata or {}), "status": "done", "steps": total_steps, **finals,
-                  "history": history, "time_s": elapsed}
+        result = {
+            **(metadata or {}),
+            "status": "done",
+            "steps": total_steps,
+            **finals,
+            "history": history,
+            "time_s": elapsed,
+        }
         if write_result:
             write_json_atomic(result_path, result)
         return result

@@ -37,9 +37,14 @@ def _in_memory(split: data.Dataset):
     return ArraySplit(batch["image"], batch["label"])
 
 
-def load_target(name: str, *, data_dir: str | os.PathLike | None = None,
-                max_per_split: int | None = None, train_split: str = "train",
-                test_split: str = "test") -> Target:
+def load_target(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    max_per_split: int | None = None,
+    train_split: str = "train",
+    test_split: str = "test",
+) -> Target:
     """The train and test splits of a dataset of :func:`parc_jax.data.load`.
 
     Args:
@@ -55,14 +60,16 @@ def load_target(name: str, *, data_dir: str | os.PathLike | None = None,
     """
     train = data.load(name, train_split, data_dir=data_dir, max_per_split=max_per_split)
     test = data.load(name, test_split, data_dir=data_dir, max_per_split=max_per_split)
-    target = Target(name=name, train=_in_memory(train), test=_in_memory(test),
-                    num_classes=max(train.num_classes, test.num_classes))
+    target = Target(
+        name=name, train=_in_memory(train), test=_in_memory(test), num_classes=max(train.num_classes, test.num_classes)
+    )
     target.check()
     return target
 
 
-def load_backbone(name: str, config: ml_collections.ConfigDict, *, num_classes: int,
-                  weights_path: str | os.PathLike | None = None) -> tuple[Backbone, models.ZooModel]:
+def load_backbone(
+    name: str, config: ml_collections.ConfigDict, *, num_classes: int, weights_path: str | os.PathLike | None = None
+) -> tuple[Backbone, models.ZooModel]:
     """A zoo model as a :class:`Backbone` for ``config.mode``.
 
     ``mode="scratch"`` builds the model randomly initialised from ``config.seed`` with a
@@ -73,12 +80,18 @@ def load_backbone(name: str, config: ml_collections.ConfigDict, *, num_classes: 
       ValueError: unknown model (the message lists the zoo) or weights not found.
     """
     if config.mode == "scratch":
-        zoo = models.load(name, pretrained=False, weights_path=weights_path, num_classes=num_classes,
-                          rng=jax.random.key(config.seed))
+        zoo = models.load(
+            name, pretrained=False, weights_path=weights_path, num_classes=num_classes, rng=jax.random.key(config.seed)
+        )
     else:
         zoo = models.load(name, pretrained=True, weights_path=weights_path)
-    backbone = Backbone(name=name, source_dataset=zoo.info.source_dataset, module=zoo.module,
-                        variables=zoo.variables, preprocessing=zoo.info.preprocessing)
+    backbone = Backbone(
+        name=name,
+        source_dataset=zoo.info.source_dataset,
+        module=zoo.module,
+        variables=zoo.variables,
+        preprocessing=zoo.info.preprocessing,
+    )
     return backbone, zoo
 
 
@@ -95,20 +108,27 @@ def entry_backbone(entry: BankEntry, config: ml_collections.ConfigDict) -> tuple
         not found.
     """
     if config.mode == "scratch":
-        raise ValueError(f"bank entry {entry.name}: mode=scratch ignores bank weights; "
-                         "train from scratch with --models NAME instead of --bank")
+        raise ValueError(
+            f"bank entry {entry.name}: mode=scratch ignores bank weights; "
+            "train from scratch with --models NAME instead of --bank"
+        )
     zoo = entry.load()
-    backbone = Backbone(name=entry.name, source_dataset=entry.source_dataset or zoo.info.source_dataset,
-                        module=zoo.module, variables=zoo.variables,
-                        preprocessing=entry.preprocessing(zoo))
+    backbone = Backbone(
+        name=entry.name,
+        source_dataset=entry.source_dataset or zoo.info.source_dataset,
+        module=zoo.module,
+        variables=zoo.variables,
+        preprocessing=entry.preprocessing(zoo),
+    )
     if entry.image_size is not None:
         config = ml_collections.ConfigDict(config.to_dict())
         config.image_size = 0
     return backbone, config
 
 
-def final_variables(backbone: Backbone, target: Target, config: ml_collections.ConfigDict,
-                    workdir: str | os.PathLike) -> dict:
+def final_variables(
+    backbone: Backbone, target: Target, config: ml_collections.ConfigDict, workdir: str | os.PathLike
+) -> dict:
     """The trained ``{"params", "batch_stats"}`` of a finished ``mode="scratch"`` pair.
 
     Restores the last checkpoint of the reported run (``final/``, or the selected grid run).
@@ -118,8 +138,7 @@ def final_variables(backbone: Backbone, target: Target, config: ml_collections.C
     workdir = pathlib.Path(workdir).absolute()
     result = read_json(workdir / "result.json")
     lr, wd = result["selected"]["learning_rate"], result["selected"]["weight_decay"]
-    run_dir = (workdir / "final" if result["protocol"] == "retrain"
-               else workdir / "grid" / hparam_tag(lr, wd))
+    run_dir = workdir / "final" if result["protocol"] == "retrain" else workdir / "grid" / hparam_tag(lr, wd)
     network = make_network(backbone, target.num_classes, config)
     steps = total_steps_for(config, result["final"]["num_train"])
     trainer = Trainer(network, make_optimizer(config, lr, wd, steps), parallel.data_mesh(1))
@@ -135,11 +154,19 @@ def final_variables(backbone: Backbone, target: Target, config: ml_collections.C
     return variables
 
 
-def finetune_pair(model: str, dataset: str, config: ml_collections.ConfigDict,
-                  workdir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-                  weights_path: str | os.PathLike | None = None,
-                  export: str | os.PathLike | None = None, mesh=None, progress: bool = True,
-                  target: Target | None = None) -> dict:
+def finetune_pair(
+    model: str,
+    dataset: str,
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    weights_path: str | os.PathLike | None = None,
+    export: str | os.PathLike | None = None,
+    mesh=None,
+    progress: bool = True,
+    target: Target | None = None,
+) -> dict:
     """Fine-tunes zoo model ``model`` on dataset ``dataset`` (see :func:`finetune`).
 
     Args:
@@ -160,17 +187,20 @@ def finetune_pair(model: str, dataset: str, config: ml_collections.ConfigDict,
     if export is not None and config.mode != "scratch":
         raise ValueError("--export saves models trained with mode='scratch'; set config.mode=scratch")
     models.get_factory(model)  # an unknown name fails here, before any data is prepared
-    target = (load_target(dataset, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
-              if target is None else target)
-    backbone, zoo = load_backbone(model, config, num_classes=target.num_classes,
-                                  weights_path=weights_path)
+    target = (
+        load_target(dataset, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
+        if target is None
+        else target
+    )
+    backbone, zoo = load_backbone(model, config, num_classes=target.num_classes, weights_path=weights_path)
     result = finetune(backbone, target, config, workdir, mesh=mesh, progress=progress)
     if export is not None and jax.process_index() == 0 and not os.path.isdir(export):
         variables = final_variables(backbone, target, config, workdir)
         trained = models.ZooModel(
-            info=dataclasses.replace(zoo.info, source_dataset=target.name,
-                                     weights=os.path.abspath(export)),
-            module=zoo.module, variables=variables)
+            info=dataclasses.replace(zoo.info, source_dataset=target.name, weights=os.path.abspath(export)),
+            module=zoo.module,
+            variables=variables,
+        )
         models.save_params(trained, export)
         log.info("saved %s trained on %s to %s", model, target.name, os.path.abspath(export))
     return result

@@ -10,7 +10,8 @@ validation) the positions index the subset. The transform (augmentation) is a fu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -85,9 +86,16 @@ class TrainStream:
         (``Split.take``).
     """
 
-    def __init__(self, split: Split, batch_size: int, seed: int, *,
-                 indices: np.ndarray | None = None, transform: Transform | None = None,
-                 preprocessing=None):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        seed: int,
+        *,
+        indices: np.ndarray | None = None,
+        transform: Transform | None = None,
+        preprocessing=None,
+    ):
         self.split = split
         self.preprocessing = preprocessing
         self.indices = np.arange(len(split)) if indices is None else np.asarray(indices, np.int64)
@@ -111,13 +119,14 @@ class TrainStream:
         return images, np.asarray(batch["label"], np.int32)
 
 
-def eval_batches(split: Split, indices: np.ndarray, batch_size: int, *,
-                 preprocessing=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def eval_batches(
+    split: Split, indices: np.ndarray, batch_size: int, *, preprocessing=None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(images, labels)`` batches of ``split[indices]`` in order; the last one may be smaller.
 
     Images are uint8, of one shape given the model's ``preprocessing`` (``Split.take``), and go
     through the eval transform on the device.
     """
     for start in range(0, len(indices), batch_size):
-        batch = split.take(indices[start:start + batch_size], preprocessing=preprocessing)
+        batch = split.take(indices[start : start + batch_size], preprocessing=preprocessing)
         yield batch["image"], np.asarray(batch["label"], np.int32)

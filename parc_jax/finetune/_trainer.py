@@ -10,9 +10,8 @@ Loss: mean softmax cross-entropy with optional label smoothing eps,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
-
-from typing import Iterable
 
 import flax
 import jax
@@ -58,8 +57,7 @@ def put_global_batch(x, sharding: NamedSharding) -> jax.Array:
     if all(d.process_index == jax.process_index() for d in sharding.mesh.devices.flat):
         return jax.device_put(x, sharding)
     x = np.asarray(x)
-    return jax.make_array_from_process_local_data(
-        sharding, x[parallel.process_slice(len(x))], x.shape)
+    return jax.make_array_from_process_local_data(sharding, x[parallel.process_slice(len(x))], x.shape)
 
 
 class Trainer:
@@ -73,8 +71,15 @@ class Trainer:
       seed: the dropout key of step t is ``fold_in(PRNGKey(seed), t)``.
     """
 
-    def __init__(self, network: Network, tx: optax.GradientTransformation, mesh: Mesh, *,
-                 label_smoothing: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        network: Network,
+        tx: optax.GradientTransformation,
+        mesh: Mesh,
+        *,
+        label_smoothing: float = 0.0,
+        seed: int = 0,
+    ):
         self.network = network
         self.tx = tx
         self.mesh = mesh
@@ -83,16 +88,21 @@ class Trainer:
         self.replicated = parallel.replicated_sharding(mesh)
         self._key = jax.device_put(jax.random.PRNGKey(seed), self.replicated)
         self.train_step = jax.jit(
-            self._train_step, donate_argnums=0,
+            self._train_step,
+            donate_argnums=0,
             in_shardings=(self.replicated, self.data_sharding, self.data_sharding, self.replicated),
-            out_shardings=(self.replicated, self.replicated))
+            out_shardings=(self.replicated, self.replicated),
+        )
         self._bn_moments = jax.jit(
-            self._batch_moments, in_shardings=(self.replicated, self.data_sharding, self.replicated),
-            out_shardings=self.replicated)
+            self._batch_moments,
+            in_shardings=(self.replicated, self.data_sharding, self.replicated),
+            out_shardings=self.replicated,
+        )
         self._eval_step = jax.jit(
             self._eval_batch,
             in_shardings=(self.replicated, self.data_sharding, self.data_sharding, self.data_sharding),
-            out_shardings=self.replicated)
+            out_shardings=self.replicated,
+        )
 
     @property
     def num_devices(self) -> int:
@@ -105,8 +115,13 @@ class Trainer:
         delete the caller's arrays (a device_put onto a device the array lives on may alias it).
         """
         trainable, frozen = self.network.split_params(backbone_params, head_params)
-        state = TrainState(step=jnp.zeros((), jnp.int32), trainable=trainable, frozen=frozen,
-                           batch_stats=batch_stats or {}, opt_state=self.tx.init(trainable))
+        state = TrainState(
+            step=jnp.zeros((), jnp.int32),
+            trainable=trainable,
+            frozen=frozen,
+            batch_stats=batch_stats or {},
+            opt_state=self.tx.init(trainable),
+        )
         return jax.device_put(jax.tree.map(np.array, state), self.replicated)
 
     def _loss(self, logits, labels):
@@ -118,18 +133,20 @@ class Trainer:
         rng = jax.random.fold_in(key, state.step)
 
         def loss_fn(trainable):
-            logits, new_stats = self.network.apply(trainable, state.frozen, state.batch_stats, images,
-                                                   train=True, rng=rng)
+            logits, new_stats = self.network.apply(
+                trainable, state.frozen, state.batch_stats, images, train=True, rng=rng
+            )
             return self._loss(logits, labels).mean(), (logits, new_stats)
 
         (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.trainable)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.trainable)
         trainable = optax.apply_updates(state.trainable, updates)
-        metrics = {"loss": loss,
-                   "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels) * 100.0,
-                   "grad_norm": optax.tree.norm(grads)}
-        new_state = state.replace(step=state.step + 1, trainable=trainable, batch_stats=new_stats,
-                                  opt_state=opt_state)
+        metrics = {
+            "loss": loss,
+            "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels) * 100.0,
+            "grad_norm": optax.tree.norm(grads),
+        }
+        new_state = state.replace(step=state.step + 1, trainable=trainable, batch_stats=new_stats, opt_state=opt_state)
         return new_state, metrics
 
     def step(self, state: TrainState, images, labels: np.ndarray) -> tuple[TrainState, dict]:
@@ -137,8 +154,9 @@ class Trainer:
 
         ``images`` are uint8 raw images or float32 model input (augmented), numpy or jax.
         """
-        return self.train_step(state, put_global_batch(images, self.data_sharding),
-                               put_global_batch(labels, self.data_sharding), self._key)
+        return self.train_step(
+            state, put_global_batch(images, self.data_sharding), put_global_batch(labels, self.data_sharding), self._key
+        )
 
     def _batch_moments(self, state: TrainState, images, key):
         # Flax BatchNorm updates every statistic as new = m * old + (1 - m) * b, with b the batch's
@@ -148,11 +166,13 @@ class Trainer:
             stats = jax.tree.map(lambda x: jnp.full_like(x, fill), state.batch_stats)
             _, new = self.network.apply(state.trainable, state.frozen, stats, images, train=True, rng=key)
             return new
+
         a, c = updated(0.0), updated(1.0)
         return jax.tree.map(lambda a, c: a / (1.0 - (c - a)), a, c)
 
-    def recalibrate_batch_stats(self, state: TrainState,
-                                batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> TrainState:
+    def recalibrate_batch_stats(
+        self, state: TrainState, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+    ) -> TrainState:
         """BatchNorm running statistics re-estimated from ``batches`` with the final weights.
 
         Each statistic becomes the plain average of its batch values over the batches (as
@@ -166,8 +186,10 @@ class Trainer:
         total, n = None, 0
         for images, _ in batches:
             if len(images) % self.num_devices:
-                raise ValueError(f"BatchNorm recalibration batch of {len(images)} is not a multiple of "
-                                 f"the {self.num_devices} devices")
+                raise ValueError(
+                    f"BatchNorm recalibration batch of {len(images)} is not a multiple of "
+                    f"the {self.num_devices} devices"
+                )
             moments = self._bn_moments(state, put_global_batch(images, self.data_sharding), self._key)
             total = moments if total is None else jax.tree.map(jnp.add, total, moments)
             n += 1
@@ -177,14 +199,12 @@ class Trainer:
         return state.replace(batch_stats=jax.device_put(stats, self.replicated))
 
     def _eval_batch(self, state: TrainState, images, labels, mask):
-        logits, _ = self.network.apply(state.trainable, state.frozen, state.batch_stats, images,
-                                       train=False)
+        logits, _ = self.network.apply(state.trainable, state.frozen, state.batch_stats, images, train=False)
         correct = (jnp.argmax(logits, -1) == labels) & mask
         loss = jnp.where(mask, self._loss(logits, labels), 0.0)
         return jnp.stack([correct.sum().astype(jnp.float32), loss.sum()])
 
-    def evaluate(self, state: TrainState, batches: Iterable[tuple[np.ndarray, np.ndarray]],
-                 batch_size: int) -> dict:
+    def evaluate(self, state: TrainState, batches: Iterable[tuple[np.ndarray, np.ndarray]], batch_size: int) -> dict:
         """Accuracy (%) and mean loss over every example of ``batches``, in eval mode.
 
         Args:
@@ -199,9 +219,12 @@ class Trainer:
         for images, labels in batches:
             n += len(labels)
             (x, y), mask = parallel.pad_rows((images, labels), size)
-            out = self._eval_step(state, put_global_batch(x, self.data_sharding),
-                                  put_global_batch(y, self.data_sharding),
-                                  put_global_batch(mask, self.data_sharding))
+            out = self._eval_step(
+                state,
+                put_global_batch(x, self.data_sharding),
+                put_global_batch(y, self.data_sharding),
+                put_global_batch(mask, self.data_sharding),
+            )
             totals += np.asarray(jax.device_get(out), np.float64)
         if n == 0:
             raise ValueError("evaluation set is empty; check the dataset's test split")

@@ -25,15 +25,25 @@ def _rows(selected: list[str]) -> list[dict]:
 
 
 def _table(rows: list[dict]) -> str:
-    cols = [("name", "name"), ("family", "family"), ("source", "source_dataset"),
-            ("classes", "num_source_classes"), ("feat_dim", "feature_dim"),
-            ("params", "num_params"), ("depth", "depth"), ("input", "input_size"),
-            ("weights", "weights")]
+    cols = [
+        ("name", "name"),
+        ("family", "family"),
+        ("source", "source_dataset"),
+        ("classes", "num_source_classes"),
+        ("feat_dim", "feature_dim"),
+        ("params", "num_params"),
+        ("depth", "depth"),
+        ("input", "input_size"),
+        ("weights", "weights"),
+    ]
     cells = []
     for r in rows:
-        r = dict(r, input_size=r["preprocessing"]["input_size"],
-                 num_params=f"{r['num_params'] / 1e6:.2f}M",
-                 weights=r["weights"] if r["weights_present"] else "missing")
+        r = dict(
+            r,
+            input_size=r["preprocessing"]["input_size"],
+            num_params=f"{r['num_params'] / 1e6:.2f}M",
+            weights=r["weights"] if r["weights_present"] else "missing",
+        )
         cells.append([str(r[k]) for _, k in cols])
     header = [c for c, _ in cols]
     widths = [max(len(x) for x in col) for col in zip(header, *cells)]
@@ -42,16 +52,14 @@ def _table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parc_jax.models",
-                                     description="List the parc_jax model zoo.")
+    parser = argparse.ArgumentParser(prog="python -m parc_jax.models", description="List the parc_jax model zoo.")
     parser.add_argument("names", nargs="*", help="models to show (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     selected = args.names or models.names()
     unknown = [n for n in selected if n not in models.names()]
     if unknown:
-        print(f"error: unknown model {unknown[0]!r}; known models: {', '.join(models.names())}",
-              file=sys.stderr)
+        print(f"error: unknown model {unknown[0]!r}; known models: {', '.join(models.names())}", file=sys.stderr)
         return 2
     rows = _rows(selected)
     if args.json:
@@ -60,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         print(_table(rows))
         missing = [r["name"] for r in rows if not r["weights_present"]]
         if missing:
-            print(f"\n{len(missing)} without weights here; models.load(name) says how to get "
-                  "them, pretrained=False gives a random initialisation.")
+            print(
+                f"\n{len(missing)} without weights here; models.load(name) says how to get "
+                "them, pretrained=False gives a random initialisation."
+            )
     return 0
 
 

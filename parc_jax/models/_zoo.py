@@ -118,11 +118,12 @@ def resize_center_crop(images: jax.Array, *, resize_size: int, input_size: int) 
     top, left = int(round((nh - input_size) / 2.0)), int(round((nw - input_size) / 2.0))
     x = images.astype(jnp.float32)
     if (nh, nw) == (h, w):
-        return x[:, top:top + input_size, left:left + input_size, :]
+        return x[:, top : top + input_size, left : left + input_size, :]
     scale = jnp.array([nh / h, nw / w], jnp.float32)
     translation = jnp.array([-top, -left], jnp.float32)
-    return jax.image.scale_and_translate(x, (b, input_size, input_size, c), (1, 2), scale, translation,
-                                         method="linear", antialias=True)
+    return jax.image.scale_and_translate(
+        x, (b, input_size, input_size, c), (1, 2), scale, translation, method="linear", antialias=True
+    )
 
 
 @functools.partial(jax.jit, static_argnames="spec")
@@ -162,8 +163,7 @@ class ZooModel:
     module: nn.Module
     variables: dict
 
-    def apply(self, variables: Any, images: jax.Array, *, train: bool = False,
-              mutable: Any = False, rngs: Any = None):
+    def apply(self, variables: Any, images: jax.Array, *, train: bool = False, mutable: Any = False, rngs: Any = None):
         """Runs the model on preprocessed images.
 
         Args:

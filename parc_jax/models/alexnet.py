@@ -10,7 +10,8 @@ Submodules are named like torchvision's ``Sequential`` entries (``features.0``, 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -54,8 +55,15 @@ class AlexNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False):
         for (name, _, kernel, stride, padding, pool), width in zip(CONVS, self.widths):
-            x = nn.Conv(width, (kernel, kernel), strides=(stride, stride), padding=((padding, padding),) * 2,
-                        dtype=self.dtype, precision=self.precision, name=name)(x)
+            x = nn.Conv(
+                width,
+                (kernel, kernel),
+                strides=(stride, stride),
+                padding=((padding, padding),) * 2,
+                dtype=self.dtype,
+                precision=self.precision,
+                name=name,
+            )(x)
             x = nn.relu(x)
             if pool:
                 x = nn.max_pool(x, (3, 3), strides=(2, 2))

@@ -11,7 +11,8 @@ of the same architecture maps by name.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -27,7 +28,7 @@ CNN_CONFIGS: dict[str, tuple[int, ...]] = {
 }
 # name -> (blocks per stage, base width)
 CIFAR_RESNET_CONFIGS: dict[str, tuple[int, int]] = {
-    "resnet_tiny": (1, 16),   # ResNet-8
+    "resnet_tiny": (1, 16),  # ResNet-8
     "resnet_small": (3, 16),  # ResNet-20
 }
 
@@ -53,17 +54,34 @@ class SmallCNN(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False):
         out = {}
         for i, w in enumerate(self.widths):
-            x = nn.Conv(w, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, kernel_init=conv_init,
-                        dtype=self.dtype, precision=self.precision, name=f"conv{i + 1}")(x)
-            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                             dtype=self.dtype, name=f"bn{i + 1}")(x)
+            x = nn.Conv(
+                w,
+                (3, 3),
+                padding=((1, 1), (1, 1)),
+                use_bias=False,
+                kernel_init=conv_init,
+                dtype=self.dtype,
+                precision=self.precision,
+                name=f"conv{i + 1}",
+            )(x)
+            x = nn.BatchNorm(
+                use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype, name=f"bn{i + 1}"
+            )(x)
             x = nn.relu(x)
             if i < len(self.widths) - 1:
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             out[f"block{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
-                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)
+        return classifier(
+            x,
+            out,
+            num_classes=self.num_classes,
+            name="fc",
+            train=train,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype,
+            precision=self.precision,
+        )
 
 
 class CifarResNet(nn.Module):
@@ -89,11 +107,17 @@ class CifarResNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False):
         out = {}
-        x = nn.Conv(self.width, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                    kernel_init=conv_init, dtype=self.dtype, precision=self.precision,
-                    name="conv1")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         dtype=self.dtype, name="bn1")(x)
+        x = nn.Conv(
+            self.width,
+            (3, 3),
+            padding=((1, 1), (1, 1)),
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            precision=self.precision,
+            name="conv1",
+        )(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype, name="bn1")(x)
         x = nn.relu(x)
         out["stem"] = x
         in_ch = self.width
@@ -102,10 +126,17 @@ class CifarResNet(nn.Module):
             for j in range(self.blocks_per_stage):
                 stride = 2 if (i > 0 and j == 0) else 1
                 down = j == 0 and (stride != 1 or in_ch != feats)
-                x = BasicBlock(feats, stride, down, self.dtype, self.precision,
-                               name=f"layer{i + 1}.{j}")(x, train)
+                x = BasicBlock(feats, stride, down, self.dtype, self.precision, name=f"layer{i + 1}.{j}")(x, train)
                 in_ch = feats
             out[f"stage{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
-                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)
+        return classifier(
+            x,
+            out,
+            num_classes=self.num_classes,
+            name="fc",
+            train=train,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype,
+            precision=self.precision,
+        )

@@ -79,15 +79,19 @@ def scaled_blocks(width: float, depth: float) -> list[BlockArgs]:
     for i, b in enumerate(BASE_BLOCKS):
         fixed = i == 0 or i == len(BASE_BLOCKS) - 1
         repeats = b.repeats if fixed else int(math.ceil(depth * b.repeats))
-        out.append(dataclasses.replace(
-            b, repeats=repeats, in_filters=round_filters(b.in_filters, width),
-            out_filters=round_filters(b.out_filters, width)))
+        out.append(
+            dataclasses.replace(
+                b,
+                repeats=repeats,
+                in_filters=round_filters(b.in_filters, width),
+                out_filters=round_filters(b.out_filters, width),
+            )
+        )
     return out
 
 
 def _bn(name, train, dtype):
-    return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
-                        name=name)
+    return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype, name=name)
 
 
 class DepthwiseConv(nn.Module):
@@ -112,8 +116,14 @@ class DepthwiseConv(nn.Module):
         x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
         if jax.default_backend() != "cpu":
             return jax.lax.conv_general_dilated(
-                x, kernel, (s, s), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                feature_group_count=ch, precision=self.precision)
+                x,
+                kernel,
+                (s, s),
+                "SAME",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                feature_group_count=ch,
+                precision=self.precision,
+            )
         h, w = x.shape[1], x.shape[2]
         oh, ow = -(-h // s), -(-w // s)
         ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
@@ -121,7 +131,7 @@ class DepthwiseConv(nn.Module):
         y = None
         for i in range(k):
             for j in range(k):
-                term = xp[:, i:i + (oh - 1) * s + 1:s, j:j + (ow - 1) * s + 1:s, :] * kernel[i, j, 0]
+                term = xp[:, i : i + (oh - 1) * s + 1 : s, j : j + (ow - 1) * s + 1 : s, :] * kernel[i, j, 0]
                 y = term if y is None else y + term
         return y
 
@@ -139,14 +149,27 @@ class MBConvBlock(nn.Module):
         a = self.args
         inputs = x
         if a.expand_ratio != 1:
-            x = nn.Conv(a.in_filters * a.expand_ratio, (1, 1), use_bias=False, kernel_init=conv_init,
-                        dtype=self.dtype, precision=self.precision, name="_expand_conv")(x)
+            x = nn.Conv(
+                a.in_filters * a.expand_ratio,
+                (1, 1),
+                use_bias=False,
+                kernel_init=conv_init,
+                dtype=self.dtype,
+                precision=self.precision,
+                name="_expand_conv",
+            )(x)
             x = nn.relu6(_bn("_bn0", train, self.dtype)(x))
-        x = DepthwiseConv(a.kernel, a.stride, dtype=self.dtype, precision=self.precision,
-                          name="_depthwise_conv")(x)
+        x = DepthwiseConv(a.kernel, a.stride, dtype=self.dtype, precision=self.precision, name="_depthwise_conv")(x)
         x = nn.relu6(_bn("_bn1", train, self.dtype)(x))
-        x = nn.Conv(a.out_filters, (1, 1), use_bias=False, kernel_init=conv_init, dtype=self.dtype,
-                    precision=self.precision, name="_project_conv")(x)
+        x = nn.Conv(
+            a.out_filters,
+            (1, 1),
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            precision=self.precision,
+            name="_project_conv",
+        )(x)
         x = _bn("_bn2", train, self.dtype)(x)
         if a.stride == 1 and a.in_filters == a.out_filters:
             x = x + inputs
@@ -179,27 +202,49 @@ class EfficientNetLite(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False):
         out = {}
-        x = nn.Conv(STEM_FILTERS, (3, 3), strides=(2, 2), padding="SAME", use_bias=False,
-                    kernel_init=conv_init, dtype=self.dtype, precision=self.precision,
-                    name="_conv_stem")(x)
+        x = nn.Conv(
+            STEM_FILTERS,
+            (3, 3),
+            strides=(2, 2),
+            padding="SAME",
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            precision=self.precision,
+            name="_conv_stem",
+        )(x)
         x = nn.relu6(_bn("_bn0", train, self.dtype)(x))
         out["stem"] = x
         idx = 0
         for stage in scaled_blocks(self.width, self.depth):
             for r in range(stage.repeats):
-                args = stage if r == 0 else dataclasses.replace(
-                    stage, stride=1, in_filters=stage.out_filters)
+                args = stage if r == 0 else dataclasses.replace(stage, stride=1, in_filters=stage.out_filters)
                 x = MBConvBlock(args, self.dtype, self.precision, name=f"_blocks.{idx}")(x, train)
                 out[f"blocks.{idx}"] = x
                 idx += 1
-        x = nn.Conv(HEAD_FILTERS, (1, 1), use_bias=False, kernel_init=conv_init, dtype=self.dtype,
-                    precision=self.precision, name="_conv_head")(x)
+        x = nn.Conv(
+            HEAD_FILTERS,
+            (1, 1),
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            precision=self.precision,
+            name="_conv_head",
+        )(x)
         x = nn.relu6(_bn("_bn1", train, self.dtype)(x))
         out["head"] = x
         x = jnp.mean(x, axis=(1, 2))
-        return classifier(x, out, num_classes=self.num_classes, name="_fc", train=train,
-                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision,
-                          kernel_init=dense_init)
+        return classifier(
+            x,
+            out,
+            num_classes=self.num_classes,
+            name="_fc",
+            train=train,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype,
+            precision=self.precision,
+            kernel_init=dense_init,
+        )
 
 
 def depth(width: float, depth_mult: float) -> int:
@@ -213,5 +258,3 @@ def depth(width: float, depth_mult: float) -> int:
 def num_blocks(width: float, depth_mult: float) -> int:
     """Number of MBConv blocks."""
     return sum(s.repeats for s in scaled_blocks(width, depth_mult))
-
-

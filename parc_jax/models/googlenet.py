@@ -11,7 +11,8 @@ ImageNet mean / std are re-normalised to (x - 0.5) / 0.5 first.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -55,8 +56,17 @@ class BasicConv(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         pad = ((self.padding, self.padding), (self.padding, self.padding))
-        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride), padding=pad,
-                    use_bias=False, kernel_init=_init, dtype=self.dtype, precision=self.precision, name="conv")(x)
+        x = nn.Conv(
+            self.features,
+            (self.kernel, self.kernel),
+            strides=(self.stride, self.stride),
+            padding=pad,
+            use_bias=False,
+            kernel_init=_init,
+            dtype=self.dtype,
+            precision=self.precision,
+            name="conv",
+        )(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-3, dtype=self.dtype, name="bn")(x)
         return nn.relu(x)
 
@@ -71,8 +81,14 @@ class Inception(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         c1, c3r, c3, c5r, c5, pool = self.widths
-        conv = lambda f, k, name: BasicConv(f, k, padding=k // 2, dtype=self.dtype,  # noqa: E731
-                                            precision=self.precision, name=name)
+        conv = lambda f, k, name: BasicConv(
+            f,
+            k,
+            padding=k // 2,
+            dtype=self.dtype,  # noqa: E731
+            precision=self.precision,
+            name=name,
+        )
         b1 = conv(c1, 1, "branch1")(x, train)
         b2 = conv(c3, 3, "branch2.1")(conv(c3r, 1, "branch2.0")(x, train), train)
         b3 = conv(c5, 3, "branch3.1")(conv(c5r, 1, "branch3.0")(x, train), train)
@@ -125,8 +141,7 @@ class GoogLeNet(nn.Module):
         x = jnp.mean(x, axis=(1, 2))
         out["features"] = x
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, kernel_init=_init, dtype=self.dtype, precision=self.precision,
-                          name="fc")(x)
+        logits = nn.Dense(self.num_classes, kernel_init=_init, dtype=self.dtype, precision=self.precision, name="fc")(x)
         return logits, out
 
 

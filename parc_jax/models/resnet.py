@@ -10,7 +10,8 @@ variables by name (see :mod:`parc_jax.models.convert`). BatchNorm: eps 1e-5, tor
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -23,14 +24,21 @@ conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 def _conv(features, kernel, stride, padding, name, dtype, precision):
-    return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
-                   padding=((padding, padding), (padding, padding)), use_bias=False,
-                   kernel_init=conv_init, dtype=dtype, precision=precision, name=name)
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        strides=(stride, stride),
+        padding=((padding, padding), (padding, padding)),
+        use_bias=False,
+        kernel_init=conv_init,
+        dtype=dtype,
+        precision=precision,
+        name=name,
+    )
 
 
 def _bn(name, train, dtype, epsilon=1e-5, momentum=0.9):
-    return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon,
-                        dtype=dtype, name=name)
+    return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon, dtype=dtype, name=name)
 
 
 class BasicBlock(nn.Module):
@@ -131,13 +139,20 @@ class ResNet(nn.Module):
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
                 down = j == 0 and (stride != 1 or in_ch != feats * block_cls.expansion)
-                x = block_cls(feats, stride, down, self.dtype, self.precision,
-                              name=f"layer{i + 1}.{j}")(x, train)
+                x = block_cls(feats, stride, down, self.dtype, self.precision, name=f"layer{i + 1}.{j}")(x, train)
                 in_ch = feats * block_cls.expansion
             out[f"stage{i + 1}"] = x
         x = jnp.mean(x, axis=(1, 2))
-        return classifier(x, out, num_classes=self.num_classes, name="fc", train=train,
-                          dropout_rate=self.dropout_rate, dtype=self.dtype, precision=self.precision)
+        return classifier(
+            x,
+            out,
+            num_classes=self.num_classes,
+            name="fc",
+            train=train,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype,
+            precision=self.precision,
+        )
 
 
 def depth(block: str, layers: Sequence[int]) -> int:

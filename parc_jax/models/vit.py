@@ -40,15 +40,13 @@ class Attention(nn.Module):
     def __call__(self, x):
         b, n, d = x.shape
         hd = d // self.num_heads
-        qkv = nn.Dense(3 * d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision,
-                       name="qkv")(x)
+        qkv = nn.Dense(3 * d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision, name="qkv")(x)
         qkv = qkv.reshape(b, n, 3, self.num_heads, hd)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, N, H, hd]
         logits = jnp.einsum("bqhd,bkhd->bhqk", q * hd**-0.5, k, precision=self.precision)
         attn = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
         y = jnp.einsum("bhqk,bkhd->bqhd", attn, v, precision=self.precision).reshape(b, n, d)
-        return nn.Dense(d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision,
-                        name="proj")(y)
+        return nn.Dense(d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision, name="proj")(y)
 
 
 class Mlp(nn.Module):
@@ -61,11 +59,9 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x):
         d = x.shape[-1]
-        x = nn.Dense(self.hidden, kernel_init=trunc_normal, dtype=self.dtype,
-                     precision=self.precision, name="fc1")(x)
+        x = nn.Dense(self.hidden, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision, name="fc1")(x)
         x = nn.gelu(x, approximate=False)
-        return nn.Dense(d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision,
-                        name="fc2")(x)
+        return nn.Dense(d, kernel_init=trunc_normal, dtype=self.dtype, precision=self.precision, name="fc2")(x)
 
 
 class Block(nn.Module):
@@ -114,8 +110,15 @@ class VisionTransformer(nn.Module):
         del train  # no dropout / batch statistics
         out = {}
         p = self.patch_size
-        x = nn.Conv(self.embed_dim, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
-                    precision=self.precision, name="patch_embed.proj")(x)
+        x = nn.Conv(
+            self.embed_dim,
+            (p, p),
+            strides=(p, p),
+            padding="VALID",
+            dtype=self.dtype,
+            precision=self.precision,
+            name="patch_embed.proj",
+        )(x)
         b, h, w, d = x.shape
         x = x.reshape(b, h * w, d)
         out["patch_embed"] = x
@@ -124,13 +127,19 @@ class VisionTransformer(nn.Module):
         x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)).astype(x.dtype), x], axis=1)
         x = x + pos.astype(x.dtype)
         for i in range(self.depth):
-            x = Block(self.num_heads, dtype=self.dtype, precision=self.precision,
-                      name=f"blocks.{i}")(x)
+            x = Block(self.num_heads, dtype=self.dtype, precision=self.precision, name=f"blocks.{i}")(x)
             out[f"blocks.{i}"] = x
         x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(x)
         feats = x[:, 0]
-        return classifier(feats, out, num_classes=self.num_classes, name="head", dtype=self.dtype,
-                          precision=self.precision, kernel_init=trunc_normal)
+        return classifier(
+            feats,
+            out,
+            num_classes=self.num_classes,
+            name="head",
+            dtype=self.dtype,
+            precision=self.precision,
+            kernel_init=trunc_normal,
+        )
 
 
 def depth(num_blocks: int) -> int:

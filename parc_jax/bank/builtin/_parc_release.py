@@ -44,14 +44,22 @@ def bank_config(bank_name, oracle_name, models_dir=None):
         path = root / FILE_PATTERN.format(architecture=architecture, source=source)
         if not path.is_file():
             missing.append(path.name)
-        entries.append(dict(
-            name=f"{architecture}@{source}", model=architecture, weights=str(path), source_dataset=source,
-            seed=0, image_size=None, depth=evaluation.RELEASE_MODEL_LAYERS[architecture],
-            num_source_classes=evaluation.RELEASE_NUM_CLASSES.get(source),  # None: the checkpoint's head
-        ))
+        entries.append(
+            dict(
+                name=f"{architecture}@{source}",
+                model=architecture,
+                weights=str(path),
+                source_dataset=source,
+                seed=0,
+                image_size=None,
+                depth=evaluation.RELEASE_MODEL_LAYERS[architecture],
+                num_source_classes=evaluation.RELEASE_NUM_CLASSES.get(source),  # None: the checkpoint's head
+            )
+        )
     if missing:
-        raise ValueError(f"bank {bank_name}: {len(missing)} of {len(entries)} checkpoints missing in {root}: "
-                         + ", ".join(missing))
+        raise ValueError(
+            f"bank {bank_name}: {len(missing)} of {len(entries)} checkpoints missing in {root}: " + ", ".join(missing)
+        )
     config = ml_collections.ConfigDict()
     config.name = bank_name
     config.models = entries

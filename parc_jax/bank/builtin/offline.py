@@ -31,11 +31,21 @@ def get_config():
         for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
     ]
     entries += [
-        dict(name=f"{model}@{source}", model=model, weights=f"offline_weights/{model}__{source}",
-             source_dataset=source, seed=0, image_size=None)
-        for model in SMALL_MODELS for source in SOURCES
+        dict(
+            name=f"{model}@{source}",
+            model=model,
+            weights=f"offline_weights/{model}__{source}",
+            source_dataset=source,
+            seed=0,
+            image_size=None,
+        )
+        for model in SMALL_MODELS
+        for source in SOURCES
     ]
-    entries.append(dict(name="cnn_small@random", model="cnn_small", weights="random",
-                        source_dataset="none", seed=0, image_size=None))
+    entries.append(
+        dict(
+            name="cnn_small@random", model="cnn_small", weights="random", source_dataset="none", seed=0, image_size=None
+        )
+    )
     c.models = entries
     return c

@@ -41,12 +41,14 @@ def subset_config(max_per_split: int) -> SubsetConfig:
     """Config keeping the first ``max_per_split`` examples of every split (source order)."""
     if max_per_split < 1:
         raise ValueError(f"max_per_split must be >= 1, got {max_per_split}")
-    return SubsetConfig(name=f"first{max_per_split}", max_per_split=max_per_split,
-                        description=f"The first {max_per_split} examples of every split.")
+    return SubsetConfig(
+        name=f"first{max_per_split}",
+        max_per_split=max_per_split,
+        description=f"The first {max_per_split} examples of every split.",
+    )
 
 
-def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified train/test split of source indices.
 
     For each class ``c`` in ascending order, the source indices of ``c`` (in source order) are
@@ -101,11 +103,14 @@ class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.DESCRIPTION,
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=self.IMAGE_SHAPE, dtype=np.uint8,
-                                              encoding=tfds.features.Encoding.BYTES),
-                "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(
+                        shape=self.IMAGE_SHAPE, dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
+                    ),
+                    "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
+                }
+            ),
             supervised_keys=("image", "label"),
             homepage=self.HOMEPAGE,
             citation=self.CITATION,
@@ -126,8 +131,9 @@ class ArrayImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
     def _generate_examples(self, images, labels):
         if images.shape[1:] != tuple(self.IMAGE_SHAPE) or images.dtype != np.uint8:
-            raise ValueError(f"{self.name}: expected uint8 images of shape {self.IMAGE_SHAPE}, got "
-                             f"{images.dtype} {images.shape[1:]}")
+            raise ValueError(
+                f"{self.name}: expected uint8 images of shape {self.IMAGE_SHAPE}, got {images.dtype} {images.shape[1:]}"
+            )
         for i in range(images.shape[0]):
             yield i, {"image": images[i], "label": int(labels[i])}
 
@@ -150,8 +156,8 @@ class BundledArrayBuilder(ArrayImageBuilder, skip_registration=True):
             importlib.import_module(self.SOURCE_MODULE)
         except ImportError as e:
             raise DataUnavailableError(
-                f"{self.name} needs the copy bundled with {self.SOURCE_MODULE}: "
-                f"`pip install {self.SOURCE_PACKAGE}`") from e
+                f"{self.name} needs the copy bundled with {self.SOURCE_MODULE}: `pip install {self.SOURCE_PACKAGE}`"
+            ) from e
 
     @abc.abstractmethod
     def load_all(self) -> tuple[np.ndarray, np.ndarray]:

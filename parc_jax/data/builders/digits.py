@@ -18,20 +18,27 @@ class Digits(_base.BundledArrayBuilder):
 
     name = "digits"
     VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release (sklearn load_digits, stratified 80/20).",
-                     "1.1.0": "Images stored as raw bytes (faster reads)."}
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release (sklearn load_digits, stratified 80/20).",
+        "1.1.0": "Images stored as raw bytes (faster reads).",
+    }
     IMAGE_SHAPE = (8, 8, 1)
     CLASS_NAMES = tuple(str(d) for d in range(10))
-    DESCRIPTION = ("1,797 8x8 digits from scikit-learn (values 0..16 scaled to 0..255); "
-                   "stratified split, 20% of every class to test, numpy seed 2020.")
+    DESCRIPTION = (
+        "1,797 8x8 digits from scikit-learn (values 0..16 scaled to 0..255); "
+        "stratified split, 20% of every class to test, numpy seed 2020."
+    )
     HOMEPAGE = "https://archive.ics.uci.edu/dataset/80"
     SOURCE_MODULE = "sklearn.datasets"
     SOURCE_PACKAGE = "scikit-learn"
-    CITATION = ("@misc{alpaydin1998optical, title={Optical Recognition of Handwritten Digits}, "
-                "author={Alpaydin, E. and Kaynak, C.}, howpublished={UCI Machine Learning "
-                "Repository}, year={1998}}")
+    CITATION = (
+        "@misc{alpaydin1998optical, title={Optical Recognition of Handwritten Digits}, "
+        "author={Alpaydin, E. and Kaynak, C.}, howpublished={UCI Machine Learning "
+        "Repository}, year={1998}}"
+    )
 
     def load_all(self):
         from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+
         d = load_digits()
         return np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None], d.target.astype(np.int64)

@@ -52,34 +52,49 @@ class FashionMnistDeb(_base.ArrayImageBuilder):
 
     name = "fashion_mnist_deb"
     VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release (Debian dataset-fashion-mnist IDX files).",
-                     "1.1.0": "Images stored as raw bytes (faster reads)."}
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release (Debian dataset-fashion-mnist IDX files).",
+        "1.1.0": "Images stored as raw bytes (faster reads).",
+    }
     IMAGE_SHAPE = (28, 28, 1)
-    CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
-    DESCRIPTION = ("Fashion-MNIST: 70,000 28x28 grayscale images of 10 clothing classes "
-                   "(60,000 train / 10,000 test as published), read from Debian's "
-                   "dataset-fashion-mnist package.")
+    CLASS_NAMES = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+    DESCRIPTION = (
+        "Fashion-MNIST: 70,000 28x28 grayscale images of 10 clothing classes "
+        "(60,000 train / 10,000 test as published), read from Debian's "
+        "dataset-fashion-mnist package."
+    )
     HOMEPAGE = "https://github.com/zalandoresearch/fashion-mnist"
-    CITATION = ("@article{xiao2017fashion, title={Fashion-MNIST: a Novel Image Dataset for "
-                "Benchmarking Machine Learning Algorithms}, author={Xiao, Han and Rasul, Kashif "
-                "and Vollgraf, Roland}, journal={arXiv:1708.07747}, year={2017}}")
+    CITATION = (
+        "@article{xiao2017fashion, title={Fashion-MNIST: a Novel Image Dataset for "
+        "Benchmarking Machine Learning Algorithms}, author={Xiao, Han and Rasul, Kashif "
+        "and Vollgraf, Roland}, journal={arXiv:1708.07747}, year={2017}}"
+    )
 
     def __init__(self, *, source_dir: str | os.PathLike | None = None, **kwargs):
         """Args: source_dir: folder with the IDX files (default ``$PARC_JAX_FASHION_MNIST_DIR``
         or ``/usr/share/datasets/fashion-mnist``); kwargs: ``tfds`` builder arguments."""
-        self.source_dir = pathlib.Path(
-            source_dir or os.environ.get(SOURCE_DIR_ENV) or DEFAULT_SOURCE_DIR)
+        self.source_dir = pathlib.Path(source_dir or os.environ.get(SOURCE_DIR_ENV) or DEFAULT_SOURCE_DIR)
         super().__init__(**kwargs)
 
     def check_source(self) -> None:
-        missing = [f for pair in _FILES.values() for f in pair
-                   if not (self.source_dir / f).is_file()]
+        missing = [f for pair in _FILES.values() for f in pair if not (self.source_dir / f).is_file()]
         if missing:
             raise _base.DataUnavailableError(
                 f"Fashion-MNIST IDX files missing in {self.source_dir} ({', '.join(missing)}): "
                 f"install them with `sudo apt-get install dataset-fashion-mnist` or point "
-                f"${SOURCE_DIR_ENV} at a folder holding the four *-ubyte.gz files")
+                f"${SOURCE_DIR_ENV} at a folder holding the four *-ubyte.gz files"
+            )
 
     def load_arrays(self):
         out = {}
@@ -87,7 +102,8 @@ class FashionMnistDeb(_base.ArrayImageBuilder):
             images = read_idx(self.source_dir / img_file)
             labels = read_idx(self.source_dir / lbl_file)
             if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-                raise ValueError(f"{self.source_dir}: unexpected IDX shapes {images.shape} / "
-                                 f"{labels.shape} for split {split!r}")
+                raise ValueError(
+                    f"{self.source_dir}: unexpected IDX shapes {images.shape} / {labels.shape} for split {split!r}"
+                )
             out[split] = (images[..., None], labels.astype(np.int64))
         return out

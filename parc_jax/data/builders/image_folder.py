@@ -62,12 +62,13 @@ def scan(root: str | os.PathLike) -> tuple[dict[str, dict[str, list[pathlib.Path
     root = pathlib.Path(root)
     if not root.is_dir():
         raise _base.DataUnavailableError(
-            f"image folder {root} does not exist: give a folder with one subfolder per class")
+            f"image folder {root} does not exist: give a folder with one subfolder per class"
+        )
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise _base.DataUnavailableError(
-            f"image folder {root} has no class subfolders: put each class's images in "
-            f"{root}/<class_name>/")
+            f"image folder {root} has no class subfolders: put each class's images in {root}/<class_name>/"
+        )
     if all(p.name in SPLIT_DIRS for p in subdirs):
         layout = {SPLIT_DIRS[p.name]: p for p in subdirs}
     else:
@@ -75,8 +76,7 @@ def scan(root: str | os.PathLike) -> tuple[dict[str, dict[str, list[pathlib.Path
     files: dict[str, dict[str, list[pathlib.Path]]] = {}
     classes: set[str] = set()
     for split, split_dir in layout.items():
-        class_dirs = sorted(p for p in split_dir.iterdir()
-                            if p.is_dir() and not p.name.startswith("."))
+        class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not class_dirs:
             raise _base.DataUnavailableError(f"{split_dir} has no class subfolders")
         files[split] = {}
@@ -89,9 +89,14 @@ def scan(root: str | os.PathLike) -> tuple[dict[str, dict[str, list[pathlib.Path
     return files, sorted(classes)
 
 
-def make_config(root: str | os.PathLike, *, image_size: int | None = 256,
-                image_shape: tuple[int, int, int] | None = None, channels: int = 3,
-                test_fraction: float = 0.0) -> ImageFolderConfig:
+def make_config(
+    root: str | os.PathLike,
+    *,
+    image_size: int | None = 256,
+    image_shape: tuple[int, int, int] | None = None,
+    channels: int = 3,
+    test_fraction: float = 0.0,
+) -> ImageFolderConfig:
     """Builds the config for ``root``; its name changes when the folder's files change.
 
     The name is ``<folder-slug>-<hash>`` where the hash covers the absolute path, the options and
@@ -112,10 +117,15 @@ def make_config(root: str | os.PathLike, *, image_size: int | None = 256,
                 st = p.stat()
                 h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     slug = re.sub(r"[^a-z0-9_]+", "_", root.name.lower()).strip("_") or "folder"
-    return ImageFolderConfig(name=f"{slug}-{h.hexdigest()[:12]}", root=str(root),
-                             image_size=image_size, image_shape=image_shape, channels=channels,
-                             test_fraction=test_fraction,
-                             description=f"Image folder {root}")
+    return ImageFolderConfig(
+        name=f"{slug}-{h.hexdigest()[:12]}",
+        root=str(root),
+        image_size=image_size,
+        image_shape=image_shape,
+        channels=channels,
+        test_fraction=test_fraction,
+        description=f"Image folder {root}",
+    )
 
 
 def decode_image(path: pathlib.Path, *, channels: int, image_size: int | None) -> np.ndarray:
@@ -142,8 +152,7 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     name = "image_folder"
     VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release.",
-                     "1.1.0": "Images stored as raw bytes (faster reads)."}
+    RELEASE_NOTES = {"1.0.0": "Initial release.", "1.1.0": "Images stored as raw bytes (faster reads)."}
 
     def __init__(self, *, config: ImageFolderConfig, **kwargs):
         self._files, self._classes = scan(config.root)
@@ -169,11 +178,14 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return tfds.core.DatasetInfo(
             builder=self,
             description=f"Images from {self.builder_config.root}, one class per subfolder.",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=self._shape(), dtype=np.uint8,
-                                              encoding=tfds.features.Encoding.BYTES),
-                "label": tfds.features.ClassLabel(names=self._classes),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(
+                        shape=self._shape(), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
+                    ),
+                    "label": tfds.features.ClassLabel(names=self._classes),
+                }
+            ),
             supervised_keys=("image", "label"),
             disable_shuffling=True,
         )
@@ -181,8 +193,10 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _split_generators(self, dl_manager):
         del dl_manager
         cfg = self.builder_config
-        items = {split: [(p, self._classes.index(c)) for c in sorted(per_class)
-                         for p in per_class[c]] for split, per_class in self._files.items()}
+        items = {
+            split: [(p, self._classes.index(c)) for c in sorted(per_class) for p in per_class[c]]
+            for split, per_class in self._files.items()
+        }
         if cfg.test_fraction and set(items) == {"train"}:
             all_items = items["train"]
             labels = np.array([y for _, y in all_items])
@@ -209,22 +223,32 @@ class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         for kind, paths in bad.items():
             self.skipped[kind] += len(paths)
             if paths:
-                msg = (f"{cfg.root} [{split}]: skipped {len(paths)} {kind.replace('_', ' ')} "
-                       f"image(s), e.g. {', '.join(str(p) for p in paths[:3])}")
+                msg = (
+                    f"{cfg.root} [{split}]: skipped {len(paths)} {kind.replace('_', ' ')} "
+                    f"image(s), e.g. {', '.join(str(p) for p in paths[:3])}"
+                )
                 log.warning(msg)
                 warnings.warn(msg, stacklevel=2)
         had = {label for _, label in entries}
         empty = [self._classes[c] for c in sorted(had) if self._counts[split][c] == 0]
         if empty:
-            raise ValueError(f"{cfg.root} [{split}]: class(es) {', '.join(empty)} have no decodable "
-                             f"image of shape {shape}: fix or remove those folders")
+            raise ValueError(
+                f"{cfg.root} [{split}]: class(es) {', '.join(empty)} have no decodable "
+                f"image of shape {shape}: fix or remove those folders"
+            )
 
 
-def image_folder_builder(root: str | os.PathLike, *, data_dir: str | os.PathLike,
-                         image_size: int | None = 256,
-                         image_shape: tuple[int, int, int] | None = None, channels: int = 3,
-                         test_fraction: float = 0.0) -> ImageFolder:
+def image_folder_builder(
+    root: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike,
+    image_size: int | None = 256,
+    image_shape: tuple[int, int, int] | None = None,
+    channels: int = 3,
+    test_fraction: float = 0.0,
+) -> ImageFolder:
     """Returns the (possibly already prepared) builder of ``root`` under ``data_dir``."""
-    cfg = make_config(root, image_size=image_size, image_shape=image_shape, channels=channels,
-                      test_fraction=test_fraction)
+    cfg = make_config(
+        root, image_size=image_size, image_shape=image_shape, channels=channels, test_fraction=test_fraction
+    )
     return ImageFolder(config=cfg, data_dir=os.fspath(data_dir))

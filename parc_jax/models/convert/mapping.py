@@ -21,7 +21,8 @@ Depthwise convs need no special case: torch's ``(C, 1, kh, kw)`` becomes Flax's
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -57,8 +58,9 @@ def _path_names(path) -> tuple[str, ...]:
     return tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
 
 
-def torch_to_flax(state_dict: Mapping[str, np.ndarray], like: Any, *,
-                  keep: Iterable[str] = (), source: str = "checkpoint") -> Any:
+def torch_to_flax(
+    state_dict: Mapping[str, np.ndarray], like: Any, *, keep: Iterable[str] = (), source: str = "checkpoint"
+) -> Any:
     """Builds Flax variables shaped like ``like`` from a torch state dict.
 
     Args:
@@ -103,12 +105,13 @@ def torch_to_flax(state_dict: Mapping[str, np.ndarray], like: Any, *,
             f"{source}: {len(missing)} tensors the model needs are missing, e.g. {missing[:3]}; "
             "wrong architecture or not a state dict of this model?"
         )
-    unused = [k for k in state_dict
-              if k not in used and not k.endswith(IGNORED_SUFFIXES)
-              and not any(k.startswith(f"{module}.") for module in keep)]
+    unused = [
+        k
+        for k in state_dict
+        if k not in used and not k.endswith(IGNORED_SUFFIXES) and not any(k.startswith(f"{module}.") for module in keep)
+    ]
     if unused:
         raise ValueError(
-            f"{source}: {len(unused)} tensors are not used by the model, e.g. {unused[:3]}; "
-            "wrong architecture?"
+            f"{source}: {len(unused)} tensors are not used by the model, e.g. {unused[:3]}; wrong architecture?"
         )
     return out

@@ -15,8 +15,7 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
     try:
         from safetensors.numpy import load_file
     except ImportError as e:  # pragma: no cover - safetensors is a dependency
-        raise ValueError("reading .safetensors needs the `safetensors` package: pip install "
-                         "safetensors") from e
+        raise ValueError("reading .safetensors needs the `safetensors` package: pip install safetensors") from e
     try:
         return dict(load_file(path))
     except Exception as e:  # noqa: BLE001 -- safetensors raises its own error types
@@ -45,7 +44,7 @@ def normalize_state_dict(obj, path: str) -> dict[str, np.ndarray]:
     if not tensors:
         raise ValueError(f"{path}: no tensors found (expected a state dict)")
     if all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
     return tensors
 
 

@@ -32,7 +32,8 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import ml_dtypes
 import numpy as np
@@ -90,14 +91,15 @@ class _LazyTensor:
                 f"offset {self.offset} overruns its storage of {data.shape[0]} elements"
             )
         view = np.lib.stride_tricks.as_strided(
-            data[self.offset:], shape=self.size,
-            strides=tuple(s * data.itemsize for s in self.stride), writeable=False,
+            data[self.offset :],
+            shape=self.size,
+            strides=tuple(s * data.itemsize for s in self.stride),
+            writeable=False,
         )
         return np.array(view)  # a contiguous copy that owns its memory
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
     del requires_grad, backward_hooks, metadata
     return _LazyTensor(storage, storage_offset, size, stride)
 
@@ -142,8 +144,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickles a state dict, loading storages through ``load_storage(key, dtype, numel)``."""
 
-    def __init__(self, file: BinaryIO, load_storage: Callable[[str, np.dtype, int], np.ndarray],
-                 source: str):
+    def __init__(self, file: BinaryIO, load_storage: Callable[[str, np.dtype, int], np.ndarray], source: str):
         super().__init__(file)
         self._load_storage = load_storage
         self._source = source
@@ -172,7 +173,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         storage = self._cache[key]
         if view_metadata is not None:  # pre-1.0 storage views: (view_key, offset, view_size)
             _view_key, offset, view_size = view_metadata
-            return _Storage(storage.data[int(offset):int(offset) + int(view_size)])
+            return _Storage(storage.data[int(offset) : int(offset) + int(view_size)])
         return storage
 
 
@@ -239,7 +240,7 @@ def _load_legacy(path: str) -> Any:
     for key in keys:
         if offset + 8 > len(buf):
             raise ValueError(f"{path}: truncated legacy checkpoint (storage {key})")
-        (numel,) = struct.unpack("<q", buf[offset:offset + 8])
+        (numel,) = struct.unpack("<q", buf[offset : offset + 8])
         offset += 8
         if key not in requests:
             raise ValueError(f"{path}: storage {key} is not referenced by the pickled object")
