@@ -121,9 +121,9 @@ def main(argv=None):
         print(json.dumps(measure_one(name, opts, args.models, args.n, args.d, args.classes, args.warm_calls)))
         return
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from _machine import describe  # noqa: PLC0415
+    from parc_jax._io import machine_stamp
 
-    machine = describe()
+    machine = machine_stamp()
     print(json.dumps(machine), flush=True)
     wanted = None if args.only is None else set(args.only.split(","))
     rows = []

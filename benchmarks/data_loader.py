@@ -32,7 +32,6 @@ import pathlib
 import tempfile
 import time
 
-import _machine
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
@@ -40,6 +39,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from parc_jax import data, finetune, models
+from parc_jax._io import machine_stamp
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 PREP = models.Preprocessing(224, 256, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
@@ -152,7 +152,7 @@ def main():
         for name in data.builtin_names():
             rows.append(bench(name, data.load(name, "train", data_dir=args.data_dir), args))
     tag = args.tag or jax.default_backend()
-    machine = _machine.describe()
+    machine = machine_stamp()
     fixed, varying = rows[0]["eval_224_img_s"], rows[1]["eval_224_img_s"]
     result = {
         "machine": machine,

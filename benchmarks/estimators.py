@@ -41,9 +41,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from _machine import describe  # noqa: E402
 
 from parc_jax import estimators  # noqa: E402
+from parc_jax._io import machine_stamp
 from parc_jax.estimators import _engine, reference  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -310,7 +310,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     names = args.estimators.split(",")
-    machine = describe()
+    machine = machine_stamp()
     print(json.dumps(machine))
     goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=args.goal_numpy_models, names=names)
     sweep_rows = []

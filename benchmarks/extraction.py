@@ -28,12 +28,10 @@ kind, e.g. ``cpu``, ``nvidia-h100-80gb-hbm3``).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import os
 import pathlib
-import platform
 import re
 import statistics
 import sys
@@ -44,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from parc_jax import models
+from parc_jax._io import machine_stamp
 from parc_jax.extract import Extractor
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -80,33 +79,8 @@ def _csv(text: str) -> list[str]:
 
 
 def _machine() -> dict:
-    dev = jax.devices()[0]
-    info = {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": dev.platform,
-        "device_kind": dev.device_kind,
-        "device_count": jax.device_count(),
-        "process_count": jax.process_count(),
-        "host_cpus": os.cpu_count(),
-        "host": platform.node(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "cpu_model": _cpu_model(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
-    if hasattr(os, "getloadavg"):
-        info["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    """The shared machine stamp plus what extraction depends on: processes and XLA flags."""
+    return {**machine_stamp(), "process_count": jax.process_count(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def _normalizer(spec):
@@ -192,12 +166,12 @@ def bench_one(model, *, batch_size, dtype, strategy, steps, repeats, image_size,
 
 def _markdown(machine: dict, rows: list[dict], args) -> str:
     lines = [
-        f"# Extraction throughput ({machine['device_kind']} x{machine['device_count']})",
+        f"# Extraction throughput ({machine['device']} x{machine['num_devices']})",
         "",
-        f"- date (UTC): {machine['date_utc']}",
-        f"- machine: {machine['platform']} / {machine['device_kind']} x{machine['device_count']}, "
-        f"host {machine['cpu_model']} ({machine['host_cpus']} CPUs), "
-        f"load average at start {machine.get('load_average_1m_at_start', 'n/a')}",
+        f"- date: {machine['date']}",
+        f"- machine: {machine['backend']} / {machine['device']} x{machine['num_devices']}, "
+        f"host {machine['cpu']} ({machine['cores']} CPUs), "
+        f"load average at start {machine['load_average_1min']}",
         f"- jax {machine['jax']}, python {machine['python']}",
         f"- command: `python benchmarks/extraction.py {' '.join(args)}`",
         "- random weights, random uint8 images at the model's input size; median of repeats "
@@ -222,7 +196,7 @@ def _markdown(machine: dict, rows: list[dict], args) -> str:
             f"Goal: {GOAL['model']} {GOAL['dtype']} >= {GOAL['img_s']:,} img/s on one "
             f"{GOAL['device']}. Best here: {top['e2e_img_s_per_device']:,.1f} img/s per device "
             f"end to end ({top['device_img_s_per_device']:,.1f} device-only), batch "
-            f"{top['global_batch']}, {top['strategy']} ({machine['device_kind']}).",
+            f"{top['global_batch']}, {top['strategy']} ({machine['device']}).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -262,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     machine = _machine()
-    tag = args.tag or re.sub(r"[^a-z0-9]+", "-", machine["device_kind"].lower()).strip("-")
-    print(f"# {machine['device_kind']} x{machine['device_count']}, jax {machine['jax']}", flush=True)
+    tag = args.tag or re.sub(r"[^a-z0-9]+", "-", machine["device"].lower()).strip("-")
+    print(f"# {machine['device']} x{machine['num_devices']}, jax {machine['jax']}", flush=True)
     rows = []
     for name in names:
         t = time.perf_counter()

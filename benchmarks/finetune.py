@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import platform
 import time
 
 import jax
@@ -25,6 +24,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from parc_jax import data, finetune, models
+from parc_jax._io import machine_stamp
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -93,11 +93,7 @@ def main():
     dev = jax.devices()[0]
     rows = [bench_model(m, args) for m in args.models.split(",")]
     meta = {
-        "platform": dev.platform,
-        "device": dev.device_kind,
-        "num_devices": jax.device_count(),
-        "cpu": platform.processor() or platform.machine(),
-        "jax": jax.__version__,
+        **machine_stamp(),
         "command": "python benchmarks/finetune.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
     }

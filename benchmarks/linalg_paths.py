@@ -30,8 +30,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from _machine import describe  # noqa: E402
 
+from parc_jax._io import machine_stamp
 from parc_jax.estimators import _stats  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -86,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--cap", type=float, default=20.0, help="skip a large batch predicted slower than this")
     parser.add_argument("--tag", default=None)
     args = parser.parse_args(argv)
-    machine = describe()
+    machine = machine_stamp()
     print(json.dumps(machine), flush=True)
     small = probes(8, args.n, args.d, 37)
     exact = np.linalg.svd(np.asarray(small[:2], np.float64), compute_uv=False)

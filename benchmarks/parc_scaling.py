@@ -225,7 +225,7 @@ def main(argv=None) -> None:
         env.setdefault("JAX_PLATFORMS", "cpu")
 
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from _machine import describe
+    from parc_jax._io import machine_stamp
 
     load_before = os.getloadavg()[0]
     points = []
@@ -246,7 +246,7 @@ def main(argv=None) -> None:
                     break
     report = dict(
         preset=preset,
-        machine=describe(),
+        machine=machine_stamp(),
         load_before=load_before,
         load_after=os.getloadavg()[0],
         d=D,

@@ -26,10 +26,10 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
-from _machine import describe  # noqa: E402
 from estimators import make_bank  # noqa: E402
 
 from parc_jax import estimators  # noqa: E402
+from parc_jax._io import machine_stamp
 from parc_jax.estimators import _engine, _stats, reference  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -53,7 +53,7 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=5, help="timed calls per side and block")
     parser.add_argument("--blocks", type=int, default=3)
     args = parser.parse_args(argv)
-    machine = describe()
+    machine = machine_stamp()
     print(json.dumps(machine), flush=True)
     features, _, labels = make_bank(*SHAPE.values())
     device_bank = jax.device_put(features)

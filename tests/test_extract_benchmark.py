@@ -42,7 +42,7 @@ def test_tiny_run_writes_json_and_markdown(bench, tmp_path):
     ]
     assert bench.main(argv) == 0
     payload = json.loads((tmp_path / "extraction_smoke.json").read_text())
-    assert payload["machine"]["platform"] == "cpu" and payload["argv"] == argv
+    assert payload["machine"]["backend"] == "cpu" and payload["argv"] == argv
     rows = payload["results"]
     assert {(r["dtype"], r["strategy"]) for r in rows} == {
         (d, s) for d in ("float32", "bfloat16") for s in ("mesh", "pmap")
