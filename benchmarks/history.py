@@ -90,9 +90,8 @@ def _methods(history: History, targets, *, metadata: tuple[str, ...], lomo: bool
         out[name] = _summary(_constant(history, history.metadata[name]), history, targets)
     if oracle is not None:
         heuristic = {}
-        for target in targets:
-            coefficients = evaluation.fit_learned_heuristic(oracle, exclude_targets=[target])
-            values = evaluation.learned_heuristic(coefficients, [(a, s, target) for a, s in history.models])
+        for target in targets:  # fitted on the other targets' rows only, inside `learned_heuristic`
+            values = evaluation.learned_heuristic(oracle, [(a, s, target) for a, s in history.models])
             heuristic[target] = dict(zip(history.models, values))
         out["learned heuristic (release)"] = _summary(heuristic, history, targets)
     if lomo and metadata:
@@ -132,7 +131,7 @@ def parc_release() -> dict:
             evaluation.RELEASE_TARGETS,
             metadata=(METADATA_DEPTH,),
             lomo=True,
-            oracle=oracle if name == "parc_controlled" else None,
+            oracle=rows if name == "parc_controlled" else None,
         )
         sections[name] = {
             "models": len(history.models),

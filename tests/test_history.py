@@ -189,36 +189,6 @@ def test_prior_on_the_parc_controlled_oracle():
     assert evaluation.ranking_summary(predictions, history)["mean"]["pearson"] > static_pearson + 2
 
 
-def test_learned_heuristic_matches_the_release(golden_dir):
-    """Coefficients and leave-one-target-out Pearson from tests/data/golden/SEED_METHODS.md."""
-    oracle = evaluation.read_oracle("parc_controlled")
-    coefficients = evaluation.fit_learned_heuristic(oracle)
-    expected = [
-        -0.004811111780227126,
-        0.018385707721041807,
-        9.000703390054144e-05,
-        0.0011275511421916947,
-        0.44196454661961854,
-        -0.38999759795399314,
-        -7.023070607633519,
-        -1.6533373592580318,
-        -19.653965884451956,
-        -3.0611442055272526,
-    ]
-    np.testing.assert_allclose(coefficients, expected, rtol=1e-8)
-    five = {k: v for k, v in oracle.items() if k[2] != "voc2007"}
-    pearsons = []
-    for target in evaluation.RELEASE_TARGETS:
-        keys = [k for k in oracle if k[2] == target]
-        fitted = evaluation.fit_learned_heuristic(five, exclude_targets=[target])
-        pearsons.append(evaluation.pearson(evaluation.learned_heuristic(fitted, keys), [oracle[k] for k in keys]))
-    assert 100 * np.mean(pearsons) == pytest.approx(50.427698020306785, abs=1e-6)
-    assert np.isnan(evaluation.learned_heuristic(coefficients, [("resnet50", "imagenet", "digits")])).all()
-
-
-# ---- reading and errors ------------------------------------------------------------------------------------
-
-
 def _table_rows():
     return [
         {

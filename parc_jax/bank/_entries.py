@@ -137,8 +137,16 @@ def builtin_banks() -> list[str]:
 
 
 def builtin_entries() -> dict[str, BankEntry]:
-    """Every entry of the built-in banks by name (e.g. ``cnn_small@mnist5k``, trained weights shipped here)."""
-    return {e.name: e for bank in builtin_banks() for e in _from_config_file(BUILTIN_ROOT / f"{bank}.py")}
+    """Every entry of the built-in banks usable here, by name (e.g. ``cnn_small@mnist5k``, whose trained
+    weights ship with the package); banks whose checkpoints are not on this machine (the PARC release's)
+    are left out."""
+    entries = {}
+    for bank in builtin_banks():
+        try:
+            entries.update({e.name: e for e in _from_config_file(BUILTIN_ROOT / f"{bank}.py")})
+        except ValueError:
+            continue
+    return entries
 
 
 def load_bank(spec: str) -> list[BankEntry]:

@@ -23,8 +23,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
-import optax.tree_utils as otu
 
 from parc_jax.estimators import _stats
 
@@ -101,6 +99,10 @@ def fit(
         log_p = jax.nn.log_softmax(masked_logits(features, w, b, class_mask), axis=1)
         cross_entropy = -jnp.sum(sample_weights * jnp.sum(one_hot * log_p, axis=1)) / total
         return cross_entropy + 0.5 * l2 * jnp.sum(w * w)
+
+    # Imported here: optax is only needed by the probe estimators, not on the path of every ranking.
+    import optax  # pylint: disable=import-outside-toplevel
+    import optax.tree_utils as otu  # pylint: disable=import-outside-toplevel
 
     solver = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss_of)

@@ -69,7 +69,11 @@ def add_baselines(
     added.append(BASELINE_OTHER_TARGETS)
     if heuristic_oracle is not None:
         transfers = [(row["Architecture"], row["Source Dataset"], row["Target Dataset"]) for row in rows]
-        predictions = learned_heuristic(heuristic_oracle, transfers)
+        try:
+            predictions = learned_heuristic(heuristic_oracle, transfers)
+        except ValueError as error:  # too few oracle rows with the release's meta-features to fit it
+            log.warning("baseline %s left out: %s", BASELINE_LEARNED_HEURISTIC, error)
+            predictions = np.full(len(transfers), np.nan)
         if np.isfinite(predictions).any():
             for row, value in zip(rows, predictions):
                 row[BASELINE_LEARNED_HEURISTIC] = float(value)
