@@ -98,8 +98,8 @@ def test_group_counts_per_row_brute_force():
 
 
 def test_auto_picks_dense_for_small_probes_and_multi_hot_blocked_for_large():
-    small = np.arange(_parc.DENSE_MAX_N) % 10
-    large = np.arange(_parc.DENSE_MAX_N + 1) % 10
+    small = np.arange(_blocked.DENSE_MAX_N) % 10
+    large = np.arange(_blocked.DENSE_MAX_N + 1) % 10
     _, static = _parc._prepare(small, 10, n=small.size, d=8)
     assert "plan" not in static
     _, static = _parc._prepare(large, 10, n=large.size, d=8)

@@ -90,6 +90,19 @@ def _num_devices() -> int:
     return len(_platform.local_devices())
 
 
+# `method="auto"` takes the dense N x N path up to this many samples (about 1 GB of temporaries), blocks above.
+DENSE_MAX_N = 4096
+
+
+def resolve_method(method, n: int) -> str:
+    """The dense/blocked policy of PARC and kNN: "dense", "blocked", or "auto" (dense up to DENSE_MAX_N)."""
+    if method not in ("auto", "dense", "blocked"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
+    if method == "auto":
+        return "dense" if n <= DENSE_MAX_N else "blocked"
+    return method
+
+
 def check_block_size(block_size) -> int | None:
     if block_size is None:
         return None

@@ -16,9 +16,6 @@ import numpy as np
 
 from parc_jax.estimators import _blocked, _engine, _labels, _stats, _validation
 
-# `method="auto"` uses the dense N x N distance matrix up to this many samples, row blocks above.
-DENSE_MAX_N = 4096
-
 
 def squared_distances(queries: jax.Array, points: jax.Array | None = None) -> jax.Array:
     """||q - p||^2 for all pairs, [B, D] x [N, D] -> [B, N] (callers centre the data first); without
@@ -49,11 +46,6 @@ def vote_hits(votes: jax.Array, truth: jax.Array, num_classes: int) -> jax.Array
     all_different = top_count == 1
     matches = jnp.sum(votes == truth[:, None], axis=1, dtype=jnp.int32)
     return jnp.where(all_different, matches, k * (majority == truth).astype(jnp.int32))
-
-
-def vote_accuracy(votes: jax.Array, truth: jax.Array, num_classes: int) -> jax.Array:
-    """Per-sample score of the release's vote rule, [B, k] neighbour labels -> [B] in [0, 1]."""
-    return vote_hits(votes, truth, num_classes).astype(jnp.float32) / votes.shape[1]
 
 
 def _accuracy(total_hits: jax.Array, n: int, k: int) -> jax.Array:
@@ -88,12 +80,6 @@ def _kernel(features, labels, *, num_classes, k, n_dims, metric, plan=None):
     return _accuracy(jnp.sum(vote_hits(labels[neighbours], labels, num_classes)), n, k)
 
 
-def check_method(method) -> str:
-    if method not in ("auto", "dense", "blocked"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
-    return method
-
-
 def check_k(k, num_points: int) -> int:
     """k neighbours among `num_points` candidates: an int in [1, num_points]."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= num_points:
@@ -111,10 +97,8 @@ def _prepare(labels, num_classes, *, n, d, k=1, n_dims=None, metric="euclidean",
     k = check_k(k, n - 1)
     n_dims = _validation.check_n_dims(n_dims, n, d)
     metric = check_metric(metric)
-    method = check_method(method)
+    method = _blocked.resolve_method(method, n)
     block_size = _blocked.check_block_size(block_size)
-    if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N else "blocked"
     plan = _blocked.plan_blocks(n, block_size) if method == "blocked" else None
     return _labels.prepare_class_labels(labels, num_classes, n=n, d=d, k=k, n_dims=n_dims, metric=metric, plan=plan)
 

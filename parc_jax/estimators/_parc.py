@@ -44,8 +44,6 @@ from parc_jax.estimators import _blocked, _engine, _stats, _validation
 
 # Capacity buckets per octave for the sorted pair group: at most 1/8 padding, few distinct programs.
 _BUCKETS_PER_OCTAVE = 8
-# `method="auto"` takes the dense N x N path up to this many samples (about 1 GB of temporaries), blocks above.
-DENSE_MAX_N = 4096
 
 
 def _capacity(count: int) -> int:
@@ -206,8 +204,7 @@ def pair_groups(labels: np.ndarray) -> tuple[int, int]:
 def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_size=None):
     num_classes = _validation.check_num_classes(num_classes)
     n_dims = _validation.check_n_dims(n_dims, n, d)
-    if method not in ("auto", "dense", "blocked"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'blocked', got {method!r}")
+    resolved = _blocked.resolve_method(method, n)
     block_size = _blocked.check_block_size(block_size)
     if np.ndim(labels) == 2:
         if method == "blocked":
@@ -220,9 +217,7 @@ def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_siz
     if same == 0:
         raise ValueError("PARC needs at least one pair of probe samples from the same class; every class has 1 sample")
     group_is_same_class = same <= different
-    if method == "auto":
-        method = "dense" if n <= DENSE_MAX_N else "blocked"
-    if method == "blocked":
+    if resolved == "blocked":
         plan = _blocked.plan_parc(labels, group_is_same_class, min(same, different), block_size, _capacity)
         static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=0, plan=plan)
         return (jnp.asarray(labels),), static
