@@ -87,7 +87,7 @@ def _check(config: ml_collections.ConfigDict) -> list[str]:
     if stray:
         raise ValueError(f"history_probes {', '.join(stray)} are not among the estimators ({', '.join(names)})")
     if config.rank_by_history and not config.history:
-        raise ValueError("rank_by_history needs a history table (--history FILE)")
+        raise ValueError("rank_by_history needs a history table (config.history)")
     if config.history:
         from parc_jax import evaluation  # pylint: disable=import-outside-toplevel
 

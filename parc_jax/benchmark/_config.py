@@ -11,7 +11,7 @@ import os
 import ml_collections
 
 from parc_jax import _config
-from parc_jax.bank import REFERENCE_VARIANTS, VARIANTS, parse_estimators
+from parc_jax.bank import REFERENCE_VARIANTS, parse_estimators
 from parc_jax.evaluation import oracle_path
 
 
@@ -52,7 +52,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.split = "train"
     c.label_key = ""
     c.sampler = "fixed"
-    c.estimators = tuple(VARIANTS)
+    c.estimators = tuple(parse_estimators("all"))
     c.baselines = True
     c.oracle = ""
     c.output_dir = "benchmark_results"

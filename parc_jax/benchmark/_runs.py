@@ -269,7 +269,7 @@ def find_release_probes(directory: str | os.PathLike) -> dict[int, list[pathlib.
     """
     root = pathlib.Path(directory)
     if not root.is_dir():
-        raise ValueError(f"--parc-release-probes {str(root)!r} is not a directory")
+        raise ValueError(f"the release's probe folder {str(root)!r} is not a directory")
     paths = sorted(p for p in root.rglob("*") if p.suffix in (".pkl", ".pickle") and p.is_file())
     if not paths:
         raise ValueError(

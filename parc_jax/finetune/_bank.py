@@ -178,7 +178,7 @@ def run_bank(
         raise ValueError("the bank needs at least one model and one target")
     entries = {m.name: m for m in model_names if isinstance(m, BankEntry)}
     if entries and config.mode == "scratch":
-        raise ValueError("mode=scratch ignores bank weights; train from scratch with --models NAMES")
+        raise ValueError("mode=scratch ignores bank weights; train from scratch on zoo model names instead of a bank")
     model_names = [m.name if isinstance(m, BankEntry) else m for m in model_names]
     known = set(models.names())
     unknown = [

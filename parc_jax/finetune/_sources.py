@@ -185,7 +185,7 @@ def finetune_pair(
       The pair's result dict (``test_accuracy`` in %, grid, curves, time).
     """
     if export is not None and config.mode != "scratch":
-        raise ValueError("--export saves models trained with mode='scratch'; set config.mode=scratch")
+        raise ValueError("exporting saves models trained with mode='scratch'; set config.mode=scratch")
     models.get_factory(model)  # an unknown name fails here, before any data is prepared
     target = (
         load_target(dataset, data_dir=data_dir, train_split=config.train_split, test_split=config.test_split)
