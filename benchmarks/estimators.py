@@ -15,11 +15,11 @@ state).
 
 Prints a table of times and speed-ups, and writes JSON + Markdown under benchmarks/results/.
 
-    python benchmarks/estimators.py               # the goal configuration + the sweep of issue 2
+    python benchmarks/estimators.py               # the goal configuration + the sweep
     python benchmarks/estimators.py --quick       # the goal configuration only
     python benchmarks/estimators.py --quick --bank-models 1000 --tag gpu   # + every estimator on 1,000 models
 
-`--bank-models M` adds the accelerator goal of issue 2: every estimator on one bank of M models of the
+`--bank-models M` adds the accelerator goal: every estimator on one bank of M models of the
 goal configuration's shape, generated on the device (a host-side bank of 1,000 models is 6 GB). Only
 parc_jax runs there; the NumPy column is the goal run's NumPy time per model times M. `--bank-steps`
 compares step sizes (models vectorised together; "auto" is the engine's choice).
