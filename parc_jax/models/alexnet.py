@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
 from parc_jax.models._pooling import adaptive_avg_pool
 
 # (name, channels, kernel, stride, padding, max-pool after)
@@ -75,5 +76,6 @@ class AlexNet(nn.Module):
         x = nn.relu(dense(self.hidden, "classifier.1")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = nn.relu(dense(self.hidden, "classifier.4")(x))
-        out["features"] = x
-        return dense(self.num_classes, "classifier.6")(x), out
+        return classifier(
+            x, out, num_classes=self.num_classes, name="classifier.6", dtype=self.dtype, precision=self.precision
+        )

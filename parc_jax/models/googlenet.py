@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from parc_jax.models._head import classifier
 from parc_jax.models._pooling import max_pool_ceil
 
 # name, (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection); a ceil-mode max-pool follows
@@ -139,10 +140,17 @@ class GoogLeNet(nn.Module):
             if name in _POOL_AFTER:
                 x = max_pool_ceil(x, *_POOL_AFTER[name])
         x = jnp.mean(x, axis=(1, 2))
-        out["features"] = x
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, kernel_init=_init, dtype=self.dtype, precision=self.precision, name="fc")(x)
-        return logits, out
+        return classifier(
+            x,
+            out,
+            num_classes=self.num_classes,
+            name="fc",
+            train=train,
+            dropout_rate=self.dropout_rate,
+            dtype=self.dtype,
+            precision=self.precision,
+            kernel_init=_init,
+        )
 
 
 def feature_dim(blocks: Sequence[tuple[str, Sequence[int]]] = BLOCKS) -> int:
