@@ -6,8 +6,10 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import json  # noqa: E402
 import pathlib  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 # Reference values computed with the original releases (see tests/data/golden/README.md).
@@ -18,3 +20,29 @@ GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "golden"
 def golden_dir() -> pathlib.Path:
     """The golden reference values kept in the repository (tests/data/golden)."""
     return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def golden_cases(golden_dir):
+    """Loads a golden file's cases: `golden_cases("public.json")` -> one dict per case with its inputs
+    (features, probs, labels, num_classes; reference_features where the file names them) and `reference`."""
+    arrays = np.load(golden_dir / "public.npz")
+
+    def load(name: str) -> list[dict]:
+        cases = json.loads((golden_dir / name).read_text())
+        references = np.load(golden_dir / name.replace(".json", ".npz")) if "reference_features" in cases[0] else None
+        out = []
+        for c in cases:
+            case = dict(
+                features=arrays[f"features_{c['case']}"],
+                probs=arrays[f"probs_{c['case']}"],
+                labels=arrays[f"labels_{c['case']}"],
+                num_classes=c["num_classes"],
+                reference=c["reference"],
+            )
+            if references is not None:
+                case["reference_features"] = references[c["reference_features"]["npz_key"]]
+            out.append(case)
+        return out
+
+    return load

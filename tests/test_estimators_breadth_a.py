@@ -1,8 +1,6 @@
 """SFDA, ETran, PED and NCTI agree in float32 with the float64 goldens of their original releases
 (tests/data/golden/BREADTH.md, tolerances from its table), jitted and not, one model or a bank."""
 
-import json
-
 import jax
 import numpy as np
 import pytest
@@ -14,18 +12,8 @@ NCTI_KEYS = ("ncti_feature_nuc", "ncti_cls_conf", "ncti_log_class_pred_nuc")
 
 
 @pytest.fixture(scope="module")
-def golden(golden_dir):
-    cases = json.loads((golden_dir / "breadth_public.json").read_text())
-    arrays = np.load(golden_dir / "public.npz")
-    return [
-        dict(
-            features=arrays[f"features_{c['case']}"],
-            labels=arrays[f"labels_{c['case']}"],
-            num_classes=c["num_classes"],
-            reference=c["reference"],
-        )
-        for c in cases
-    ]
+def golden(golden_cases):
+    return golden_cases("breadth_public.json")
 
 
 @pytest.mark.parametrize("case_index", range(4))

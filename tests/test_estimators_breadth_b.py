@@ -1,8 +1,6 @@
 """GBC, TransRate, LEAD, PACTran, RankMe and the linear probes: float32 against the float64 goldens of the
 original releases (tests/data/golden/BREADTH.md), compiled paths, banks and input errors."""
 
-import json
-
 import jax
 import numpy as np
 import pytest
@@ -35,19 +33,8 @@ NAMES = sorted({name for name, _, _ in GOLDEN_KEYS.values()})
 
 
 @pytest.fixture(scope="module")
-def golden(golden_dir):
-    cases = json.loads((golden_dir / "breadth_public.json").read_text())
-    arrays = np.load(golden_dir / "public.npz")
-    return [
-        dict(
-            features=arrays[f"features_{c['case']}"],
-            probs=arrays[f"probs_{c['case']}"],
-            labels=arrays[f"labels_{c['case']}"],
-            num_classes=c["num_classes"],
-            reference=c["reference"],
-        )
-        for c in cases
-    ]
+def golden(golden_cases):
+    return golden_cases("breadth_public.json")
 
 
 def _input(name, case):

@@ -1,7 +1,5 @@
 """Every estimator agrees in float32 with the float64 goldens computed by the original releases."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -22,19 +20,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def golden(golden_dir):
-    cases = json.loads((golden_dir / "public.json").read_text())
-    arrays = np.load(golden_dir / "public.npz")
-    return [
-        dict(
-            features=arrays[f"features_{c['case']}"],
-            probs=arrays[f"probs_{c['case']}"],
-            labels=arrays[f"labels_{c['case']}"],
-            num_classes=c["num_classes"],
-            reference=c["reference"],
-        )
-        for c in cases
-    ]
+def golden(golden_cases):
+    return golden_cases("public.json")
 
 
 def _assert_close(value, expected, kind):

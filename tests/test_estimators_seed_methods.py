@@ -2,8 +2,6 @@
 agree in float32 with the float64 goldens of tests/data/golden/SEED_METHODS.md, within its tolerances;
 their bank, jit and input-check behaviour matches the other estimators'."""
 
-import json
-
 import jax
 import numpy as np
 import pytest
@@ -32,20 +30,8 @@ NEW_NAMES = ["rsa", "dds", "split_knn", "split_logistic"]
 
 
 @pytest.fixture(scope="module")
-def golden(golden_dir):
-    cases = json.loads((golden_dir / "seed_public.json").read_text())
-    arrays = np.load(golden_dir / "public.npz")
-    references = np.load(golden_dir / "seed_public.npz")
-    return [
-        dict(
-            features=arrays[f"features_{c['case']}"],
-            labels=arrays[f"labels_{c['case']}"],
-            reference_features=references[c["reference_features"]["npz_key"]],
-            num_classes=c["num_classes"],
-            reference=c["reference"],
-        )
-        for c in cases
-    ]
+def golden(golden_cases):
+    return golden_cases("seed_public.json")
 
 
 def _call(name, case, **opts):
