@@ -200,6 +200,33 @@ def test_protocol_numbers_match_an_independent_computation(tiny):
     assert float(by_key[("0", "resnet_tiny@b", "mnist5k")][evaluation.BASELINE_DEPTH]) == depths["resnet_tiny@b"]
 
 
+def test_reference_model_of_a_bank_is_probed_and_compared_with(tiny, tmp_path):
+    """RSA against `config.reference_model`: the entry trained on the target, probed though left out of its ranking."""
+    out = tmp_path / "out"
+    argv = [
+        *tiny["argv"],
+        "--config.estimators=rsa",
+        "--config.reference_model=cnn_small@{target}",
+        f"--output-dir={out}",
+        "--config.plots=false",
+    ]
+    assert benchmark_cli.main(argv) == 0
+    rows = [r for r in _read_csv(out / "results.csv") if r["Run"] == "1"]
+    assert {r["Architecture"] for r in rows if r["Target Dataset"] == "digits"} == {
+        "cnn_small@mnist5k",
+        "resnet_tiny@a",
+        "resnet_tiny@b",
+    }  # the reference itself is not ranked
+    for target in TARGETS:
+        probed = {
+            r.model: r.probe.features
+            for r in probe_bank(tiny["bank"], target, budget=BUDGET, run=1, cache_dir=tiny["cache"], progress=False)
+        }
+        for row in (r for r in rows if r["Target Dataset"] == target):
+            expected = estimators.rsa(probed[row["Architecture"]], probed[f"cnn_small@{target}"])
+            assert float(row["rsa"]) == pytest.approx(float(expected), rel=1e-4, abs=1e-4)
+
+
 def test_scores_are_the_estimators_on_cached_probes(tiny):
     before = _cache_files(tiny["cache"])
     entries = [e for e in tiny["bank"] if e.source_dataset != "digits"]

@@ -319,7 +319,7 @@ def score_records(
                     _estimators.score_bank(estimator, [bank[m] for m in members], target, classes, **options)
                 )
                 values[members] = np.asarray(group, np.float64)
-            return values if getattr(spec, "higher_is_better", True) else -values
+            return values if spec.higher_is_better else -values
 
         signature = (name, tuple(x.shape for x in bank), labels.shape, num_classes)
         if timings is not None and warmed is not None and signature not in warmed:

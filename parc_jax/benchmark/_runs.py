@@ -163,13 +163,9 @@ def run_benchmark(config: ml_collections.ConfigDict, *, progress: bool = True, c
     for run, target in bar:
         bar.set_postfix_str(f"run {run} {target}")
         tick = time.perf_counter()
-        extra = sorted(
-            {reference_of[(e.name, target)] for e in plan[target]} - {e.name for e in plan[target]}
-            if reference_of
-            else []
-        )
+        references_needed = {reference_of[(e.name, target)] for e in plan[target]} if reference_of else set()
         probed = probe_bank(
-            plan[target] + [e for e in bank if e.name in extra],
+            plan[target] + [e for e in bank if e.name in references_needed and e not in plan[target]],
             target,
             split=config.split,
             budget=config.budget,
@@ -245,15 +241,16 @@ def _bank_references(config, bank, plan, names) -> dict[tuple[str, str], str]:
     """{(entry name, target): name of its reference entry} when a reference variant is scored, else {}."""
     if not any(n in REFERENCE_VARIANTS for n in names):
         return {}
-    known = {e.name for e in bank}
-    out, missing = {}, set()
-    for target, entries in plan.items():
-        for entry in entries:
-            name = config.reference_model.format(architecture=entry.model, target=target, source=entry.source_dataset)
-            (missing.add(name) if name not in known else None)
-            out[(entry.name, target)] = name
+    out = {
+        (entry.name, target): config.reference_model.format(
+            architecture=entry.model, target=target, source=entry.source_dataset
+        )
+        for target, entries in plan.items()
+        for entry in entries
+    }
+    missing = sorted(set(out.values()) - {e.name for e in bank})
     if missing:
-        raise ValueError(f"config.reference_model names entries the bank does not have: {', '.join(sorted(missing))}")
+        raise ValueError(f"config.reference_model names entries the bank does not have: {', '.join(missing)}")
     return out
 
 
