@@ -132,7 +132,6 @@ _ESTIMATORS: dict[str, tuple[EstimatorSpec, object]] = {
     "linear_valerr": (_LINEAR_VALERR, linear_valerr),
     "linear_probe": (_LINEAR_PROBE, linear_probe),
 }
-assert all(spec.name == name for name, (spec, _) in _ESTIMATORS.items())
 
 
 def names() -> list[str]:
