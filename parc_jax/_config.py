@@ -170,6 +170,6 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> path
         log.warning("no persistent compilation cache at %s: %s", path, error.strerror)
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path

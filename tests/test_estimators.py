@@ -1,5 +1,7 @@
 """Estimator properties: compiled path, batching, invariances, references and input errors."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,7 +59,7 @@ def test_one_trace_per_shape(name):
         traces.append(1)
         return spec.kernel(*args, **kwargs)
 
-    counted = _engine.EstimatorSpec(spec.name, spec.input_kind, spec.prepare, counting_kernel, spec.min_cols)
+    counted = dataclasses.replace(spec, kernel=counting_kernel)
     for seed in range(3):
         features, probs, labels, c = _problem(seed=seed)
         _engine.run(counted, _input(name, features, probs), labels, c)

@@ -86,49 +86,6 @@ def parse_estimators(spec: str | Sequence[str] | None) -> list[str]:
     return names
 
 
-def zero_padding_is_exact(estimator: str, options: dict, width: int) -> bool:
-    """Whether appending all-zero columns to [N, width] features leaves the estimator's value unchanged.
-
-    kNN's distances and the H-score's standardized covariance (whose pseudo-inverse drops zero-variance
-    directions) do not see zero columns; PARC with `n_dims` sees the features only through their first
-    n_dims principal components, which zero columns leave unchanged when width >= n_dims. Not so LogME
-    (its evidence counts the singular values, min(N, D) of them), PARC on all features (a correlation
-    between samples averages over the columns) or the shrunk H-score (Ledoit-Wolf's target is tr(S) / D).
-    """
-    if options.get("n_dims") is not None and width < options["n_dims"]:
-        return False  # n_dims is clamped to the width: padding would change the number of components
-    if estimator == "knn":
-        return True
-    if estimator == "hscore":
-        return not options.get("shrinkage", False)
-    if estimator == "parc":
-        return options.get("n_dims") is not None
-    return False
-
-
-def bucket_widths(widths: Sequence[int]) -> list[int]:
-    """Feature widths rounded up to a few buckets, so that a bank of mixed widths compiles a few programs.
-
-    The largest width opens a bucket that takes every width at least half of it; the largest width left
-    opens the next. No model's features more than double; widths 256, 384, ..., 1536 fall in 3 buckets
-    (1536, 640, 256) instead of 8.
-    """
-    bucket, top = {}, None
-    for width in sorted(set(widths), reverse=True):
-        if top is None or 2 * width < top:
-            top = width
-        bucket[width] = top
-    return [bucket[width] for width in widths]
-
-
-def _bucketed(features: list[np.ndarray], estimator: str, options: dict) -> list[np.ndarray]:
-    """Features zero-padded to their bucket's width where that leaves the estimator's value unchanged."""
-    exact = [zero_padding_is_exact(estimator, options, x.shape[1]) for x in features]
-    widths = bucket_widths([x.shape[1] for x, ok in zip(features, exact) if ok])
-    padded = iter(widths)
-    return [np.pad(x, ((0, 0), (0, next(padded) - x.shape[1]))) if ok else x for x, ok in zip(features, exact)]
-
-
 def _ranks(scores: np.ndarray) -> np.ndarray:
     """1 = highest score; ties share the best rank of their group (competition ranking).
 
@@ -272,9 +229,8 @@ def score_records(
     """Scores M models probed on the same images with every named estimator variant.
 
     Each estimator runs once over the whole bank (`estimators.score_bank`); the reference estimators
-    (RSA, DDS) once per group of models sharing a reference. Where zero columns do not change an
-    estimator's value (`zero_padding_is_exact`), features of different widths are zero-padded to a few
-    widths (`bucket_widths`) first, so that they share compiled programs. Scores are oriented so that
+    (RSA, DDS) once per group of models sharing a reference (a bank of mixed feature widths shares a few
+    compiled programs: `score_bank` pads where that is exact). Scores are oriented so that
     higher predicts better transfer: an estimator whose spec says `higher_is_better=False` (a cost or an
     error rate) is negated. When `timings` is given, each call is timed (`block_until_ready`) and
     appended to `timings[name]`; a call whose input shapes are not yet in `warmed` is first run once
@@ -298,8 +254,6 @@ def score_records(
         estimator, options = VARIANTS[name]
         spec = _estimators.spec(estimator)
         bank = [getattr(r.probe, spec.input_kind) for r in records]
-        if spec.input_kind == "features":
-            bank = _bucketed(bank, estimator, options)
         groups = [(list(range(len(records))), labels, num_classes)]
         if spec.target == "reference":
             if references is None:

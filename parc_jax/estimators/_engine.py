@@ -15,7 +15,14 @@ whole bank, computed on once per bank program since `vmap` leaves unbatched work
 
 `run` calls the kernel for one model, `run_bank` for M models at once: the models are grouped by
 feature shape and each group is one `jax.vmap`-ed, jitted program, so a bank of M models with equal
-shapes compiles once and runs as one batched computation.
+shapes compiles once and runs as one batched computation. Where zero columns appended to a model's
+features leave its score unchanged (`pads_exactly`), a bank of mixed widths is first zero-padded to a
+few shared widths (`bucket_widths`), so that it compiles a few programs rather than one per width.
+Kernels whose value counts the columns (`takes_width`: LogME's evidence) get each model's true width
+as a traced argument and stay exact on padded features.
+
+Host (NumPy) inputs are checked and stacked with NumPy and moved to the device with `device_put`: no
+program is compiled for anything but the estimators themselves.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ class EstimatorSpec:
     # [M] scores in `run_bank`.
     combine: Callable[[jax.Array], jax.Array] | None = None
     higher_is_better: bool = True  # False for costs and error rates (PACTran, linear_valerr)
+    # Whether all-zero columns appended to the features leave the value unchanged, as a function of the
+    # options (without `n_dims`; see `pads_exactly`); never for probabilities.
+    zero_columns_exact: Callable[..., bool] = lambda **_: False
+    # The kernel takes the model's true feature width as a traced keyword argument `width` (so that it
+    # is exact on zero-padded features).
+    takes_width: bool = False
 
     @property
     def target_name(self) -> str:
@@ -81,28 +94,71 @@ def models_per_step(n: int, d: int, input_kind: str) -> int:
 _PROGRAMS_KEPT = 64
 
 
+def pads_exactly(spec: EstimatorSpec, width: int, opts: dict) -> bool:
+    """Whether zero columns appended to a model's [N, width] features leave its score unchanged.
+
+    With `n_dims` every feature estimator sees the features only through their first n_dims principal
+    components, which zero columns leave unchanged when width >= n_dims (below it n_dims is clamped to
+    the width, and padding would change the number of components). Without it the spec says
+    (`zero_columns_exact`): kNN's distances do not see zero columns, a correlation between samples
+    (PARC) averages over them.
+    """
+    if spec.input_kind != "features" or spec.target != "labels":
+        return False
+    if opts.get("n_dims") is not None:
+        return width >= opts["n_dims"]
+    return spec.zero_columns_exact(**opts)
+
+
+def bucket_widths(widths) -> list[int]:
+    """Feature widths rounded up to a few buckets, so that a bank of mixed widths compiles a few programs.
+
+    The largest width opens a bucket that takes every width at least half of it; the largest width left
+    opens the next. No model's features more than double; widths 256, 384, ..., 1536 fall in 3 buckets
+    (1536, 640, 256) instead of 8.
+    """
+    bucket, top = {}, None
+    for width in sorted(set(widths), reverse=True):
+        if top is None or 2 * width < top:
+            top = width
+        bucket[width] = top
+    return [bucket[width] for width in widths]
+
+
 @functools.lru_cache(maxsize=_PROGRAMS_KEPT)
 def compiled(
-    kernel: Callable, static_items: tuple, num_label_args: int, batched: bool, input_kind: str, platform: str
+    kernel: Callable,
+    static_items: tuple,
+    num_label_args: int,
+    batched: bool,
+    input_kind: str,
+    platform: str,
+    takes_width: bool = False,
 ) -> Callable:
     """The jitted kernel for one set of static options and one platform (cached); for banks, mapped over
     the models.
 
     The kernel is traced inside `_platform.building_for(platform)`, so that its CPU or accelerator
     routes follow the devices of the inputs. A bank [M, N, D] is scored `models_per_step` models at a
-    time (`map_in_steps`); one compiled program whatever M. The bank program returns the [M] scores and
-    each model's `_validation.kernel_summary`, so that the value checks ride along in the same dispatch.
+    time (`map_in_steps`); one compiled program whatever M. The bank program takes the [M] true widths
+    of the models (passed to kernels that take `width`), and returns the [M] scores and each model's
+    `_validation.kernel_summary`, so that the value checks ride along in the same dispatch.
     """
     fn = functools.partial(kernel, **dict(static_items))
 
-    def bank(xs, *label_args):
-        def one(x):
-            return fn(x, *label_args), _validation.kernel_summary(x, input_kind)
+    def bank(xs, widths, *label_args):
+        def one(model):
+            x, width = model
+            value = fn(x, *label_args, width=width) if takes_width else fn(x, *label_args)
+            return value, _validation.kernel_summary(x, input_kind)
 
         step = models_per_step(xs.shape[1], xs.shape[2], input_kind)
-        return map_in_steps(one, xs, step)
+        return map_in_steps(one, (xs, widths), step)
 
-    program = bank if batched else fn
+    def single(x, *label_args):
+        return fn(x, *label_args, width=x.shape[-1]) if takes_width else fn(x, *label_args)
+
+    program = bank if batched else single
 
     def traced_for_platform(*args):
         with _platform.building_for(platform):
@@ -111,23 +167,24 @@ def compiled(
     return jax.jit(traced_for_platform)
 
 
-def map_in_steps(one: Callable, xs: jax.Array, step: int):
-    """`one(x)` (an array or a pytree of arrays) for every model x of xs, stacked over the models;
-    `step` models vmapped together per step of a `lax.map`.
+def map_in_steps(one: Callable, xs, step: int):
+    """`one(x)` (an array or a pytree of arrays) for every model x of xs (an array or a pytree of arrays
+    with the models on their first axis), stacked over the models; `step` models vmapped together per
+    step of a `lax.map`.
 
     Never a vmap over a single model (which `lax.map` does for a step of 1 or a remainder of 1): XLA
     keeps the unit batch axis, which cost up to 3x (LEEP at N = 2000 on a CPU). Single models run the
     plain kernel instead.
     """
-    m = xs.shape[0]
+    m = jax.tree.leaves(xs)[0].shape[0]
     if step == 1 or m == 1:
         return jax.lax.map(one, xs)
     full = m - m % step
-    parts = [jax.lax.map(one, xs[:full], batch_size=step)] if full else []
-    rest = xs[full:]
-    if rest.shape[0] == 1:
+    parts = [jax.lax.map(one, jax.tree.map(lambda a: a[:full], xs), batch_size=step)] if full else []
+    rest = jax.tree.map(lambda a: a[full:], xs)
+    if m - full == 1:
         parts.append(jax.lax.map(one, rest))
-    elif rest.shape[0] > 1:
+    elif m - full > 1:
         parts.append(jax.vmap(one)(rest))
     return jax.tree.map(lambda *pieces: jnp.concatenate(pieces), *parts)
 
@@ -224,9 +281,15 @@ def _content_key(spec: EstimatorSpec, labels, num_classes, n: int, d: int, opts:
     return key
 
 
+def _on_device(value):
+    """Host arrays moved to the default device by `device_put` (`jnp.asarray` would compile a program per
+    shape); device arrays and tracers unchanged."""
+    return jax.device_put(value) if isinstance(value, (np.ndarray, np.generic)) else value
+
+
 def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict, platform: str) -> tuple[tuple, tuple]:
-    """The kernel's label arguments and its static options (as the hashable key of `compiled`), prepared
-    for `platform` (block plans depend on it)."""
+    """The kernel's label arguments (on the device) and its static options (as the hashable key of
+    `compiled`), prepared for `platform` (block plans depend on it)."""
     n, d = x.shape[-2], x.shape[-1]
     key = _content_key(spec, labels, num_classes, n, d, opts, platform)
     if key in _prepared:
@@ -234,30 +297,42 @@ def _prepare(spec: EstimatorSpec, x, labels, num_classes, opts: dict, platform: 
         return _prepared[key]
     with _platform.building_for(platform):
         label_args, static = spec.prepare(labels, num_classes, n=n, d=d, **opts)
-    prepared = label_args, tuple(sorted(static.items()))
-    if key is not None and not _validation.is_traced(*label_args):  # under a user's jit they are tracers
+    prepared = tuple(_on_device(a) for a in label_args), tuple(sorted(static.items()))
+    if key is not None and not _validation.is_traced(*prepared[0]):  # under a user's jit they are tracers
         _prepared[key] = prepared
         if len(_prepared) > _PREPARED_KEPT:
             _prepared.popitem(last=False)
     return prepared
 
 
-def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models=None):
-    """Dispatch the bank program on [M, N, D] `xs`; returns a thunk that checks the values and gives the
-    [M] scores (so several groups can be dispatched before any is waited for).
+def _row_summary_anywhere(xs, input_kind: str):
+    """`_validation.row_summary` of xs on the host: computed by NumPy for a host array, else on its
+    device."""
+    if isinstance(xs, np.ndarray):
+        return _validation.row_summary(xs, input_kind, xp=np)
+    return jax.device_get(_row_summary(xs, input_kind=input_kind))
+
+
+def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models=None, widths=None):
+    """Dispatch the bank program on [M, N, D] `xs` (a host or device array; `widths`: the models' true
+    widths where they were zero-padded); returns a thunk that checks the values and gives the [M] scores
+    (so several groups can be dispatched before any is waited for).
 
     The first time a program meets these shapes its input values are checked on their own, before
     it is compiled; afterwards the check reads the `kernel_summary` the program returns with the scores.
     """
-    xs = jnp.asarray(xs, jnp.float32)
+    if isinstance(xs, jax.Array) or _validation.is_traced(xs):
+        xs = jnp.asarray(xs, jnp.float32)
+    else:
+        xs = np.asarray(xs, np.float32)
     platform = _platform.of(xs)
     label_args, static_items = _prepare(spec, xs, labels, num_classes, opts, platform)
     key = (spec.kernel, static_items, xs.shape, tuple(np.shape(a) for a in label_args), platform)
     if key not in _warm_programs:
-        summary = jax.device_get(_row_summary(xs, input_kind=spec.input_kind))
-        _validation.check_values(summary, spec.input_kind, xs.shape, models)
-    fn = compiled(spec.kernel, static_items, len(label_args), True, spec.input_kind, platform)
-    scores, summary = fn(xs, *label_args)
+        _validation.check_values(_row_summary_anywhere(xs, spec.input_kind), spec.input_kind, xs.shape, models)
+    widths = np.full(xs.shape[0], xs.shape[2], np.int32) if widths is None else np.asarray(widths, np.int32)
+    fn = compiled(spec.kernel, static_items, len(label_args), True, spec.input_kind, platform, spec.takes_width)
+    scores, summary = fn(_on_device(xs), _on_device(widths), *label_args)
     _warm_programs[key] = None
     _warm_programs.move_to_end(key)
     if len(_warm_programs) > _PROGRAMS_KEPT:
@@ -265,8 +340,7 @@ def _score_bank(spec: EstimatorSpec, xs, labels, num_classes, opts: dict, models
 
     def checked_scores():
         if not np.all(jax.device_get(summary)):  # find and name the first bad row
-            rows = jax.device_get(_row_summary(xs, input_kind=spec.input_kind))
-            _validation.check_values(rows, spec.input_kind, xs.shape, models)
+            _validation.check_values(_row_summary_anywhere(xs, spec.input_kind), spec.input_kind, xs.shape, models)
         return scores
 
     return checked_scores
@@ -283,21 +357,38 @@ def run(spec: EstimatorSpec, x, labels, num_classes, **opts) -> jax.Array:
     if _validation.is_traced(x):
         platform = _platform.current()
         label_args, static_items = _prepare(spec, x, labels, num_classes, opts, platform)
-        fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind, platform)
+        fn = compiled(spec.kernel, static_items, len(label_args), False, spec.input_kind, platform, spec.takes_width)
         return fn(jnp.asarray(x, jnp.float32), *label_args)
-    value = _score_bank(spec, jnp.asarray(x)[None], labels, num_classes, opts)()[0]
+    bank = x[None] if isinstance(x, jax.Array) else np.asarray(x)[None]
+    value = _score_bank(spec, bank, labels, num_classes, opts)()[0]
     return _validation.check_result(value, spec.name)
 
 
 def run_bank(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
     """Score M models on the same labels: `xs` is an [M, N, D] array or a list of M [N, D_m] arrays.
 
-    Models with equal shapes are scored together by one vmapped program; the result is the [M]
-    vector of the scores that M separate `run` calls give (for a bank-relative estimator, its
-    `combine` of the [M, T] terms that M `run` calls give).
+    Models with equal shapes are scored together by one vmapped program; where zero columns change no
+    score (`pads_exactly`), models of different widths are zero-padded to a few shared widths first
+    (`bucket_widths`). The result is the [M] vector of the scores that M separate `run` calls give (for
+    a bank-relative estimator, its `combine` of the [M, T] terms that M `run` calls give).
     """
     terms = run_bank_terms(spec, xs, labels, num_classes, **opts)
     return terms if spec.combine is None else spec.combine(terms)
+
+
+def _padded_widths(spec: EstimatorSpec, widths: list[int], opts: dict) -> list[int]:
+    """Each model's width in its program: its bucket's where zero padding is exact, else its own."""
+    exact = [pads_exactly(spec, w, opts) for w in widths]
+    buckets = iter(bucket_widths([w for w, ok in zip(widths, exact) if ok]))
+    return [next(buckets) if ok else w for w, ok in zip(widths, exact)]
+
+
+def _stack(models: list, width: int):
+    """Models [N, D_m] zero-padded to `width` columns and stacked: with NumPy on the host when they are
+    all host arrays, else on the device."""
+    if all(isinstance(x, np.ndarray) for x in models):
+        return np.stack([np.pad(np.asarray(x, np.float32), ((0, 0), (0, width - x.shape[1]))) for x in models])
+    return jnp.stack([jnp.pad(jnp.asarray(x, jnp.float32), ((0, 0), (0, width - x.shape[1]))) for x in models])
 
 
 def run_bank_terms(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.Array:
@@ -314,17 +405,21 @@ def run_bank_terms(spec: EstimatorSpec, xs, labels, num_classes, **opts) -> jax.
             checked.append(_check_shape(spec, x, n))
         except ValueError as error:
             raise ValueError(f"model {index}: {error}") from None
-    groups: dict[tuple, list[int]] = {}
-    for index, x in enumerate(checked):
-        groups.setdefault(tuple(x.shape), []).append(index)
+    widths = [x.shape[1] for x in checked]
+    groups: dict[int, list[int]] = {}
+    for index, width in enumerate(_padded_widths(spec, widths, opts)):
+        groups.setdefault(width, []).append(index)
     pending = []
-    for indices in groups.values():  # dispatch every group before waiting for any
-        stacked = jnp.stack([jnp.asarray(checked[i], jnp.float32) for i in indices])
-        pending.append((indices, _score_bank(spec, stacked, labels, num_classes, opts, models=indices)))
+    for width, indices in groups.items():  # dispatch every group before waiting for any
+        stacked = _stack([checked[i] for i in indices], width)
+        group_widths = [widths[i] for i in indices]
+        pending.append(
+            (indices, _score_bank(spec, stacked, labels, num_classes, opts, models=indices, widths=group_widths))
+        )
     scores = None
     for indices, group_scores in pending:
         values = np.asarray(group_scores())
         if scores is None:
             scores = np.empty((len(checked), *values.shape[1:]), np.float32)
         scores[indices] = values
-    return _validation.check_result(jnp.asarray(scores), spec.name)
+    return _validation.check_result(jax.device_put(scores), spec.name)

@@ -126,6 +126,8 @@ def _prepare(labels, num_classes, *, n, d, shrinkage=False, n_dims=None):
 
 
 SPEC = _engine.EstimatorSpec(
+    # The plain H-score's pseudo-inverse drops zero-variance directions; Ledoit-Wolf's target tr(S) / D sees D.
+    zero_columns_exact=lambda shrinkage=False, **_: not shrinkage,
     name="hscore",
     input_kind="features",
     prepare=_prepare,

@@ -104,6 +104,7 @@ def _prepare(labels, num_classes, *, n, d, k=1, n_dims=None, metric="euclidean",
 
 
 SPEC = _engine.EstimatorSpec(
+    zero_columns_exact=lambda **_: True,  # Euclidean and cosine distances do not see zero columns
     name="knn",
     input_kind="features",
     prepare=_prepare,

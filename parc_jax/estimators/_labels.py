@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from parc_jax.estimators import _validation
@@ -17,4 +16,4 @@ def checked_class_labels(labels, num_classes, n: int) -> tuple[np.ndarray, int]:
 def prepare_class_labels(labels, num_classes, *, n, d, **static):
     """Check [N] int labels in [0, num_classes); the kernel gets them as a traced argument."""
     labels, num_classes = checked_class_labels(labels, num_classes, n)
-    return (jnp.asarray(labels),), dict(num_classes=num_classes, **static)
+    return (np.asarray(labels),), dict(num_classes=num_classes, **static)

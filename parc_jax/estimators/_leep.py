@@ -73,7 +73,7 @@ def _prepare(labels, num_classes, *, n, d):
     """Checked labels and their slot table (which accelerators, taking the product, leave unused)."""
     labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
     slots, slot_class = class_slots(labels, num_classes)
-    return (jnp.asarray(labels), jnp.asarray(slots), jnp.asarray(slot_class)), dict(num_classes=num_classes)
+    return (np.asarray(labels), np.asarray(slots), np.asarray(slot_class)), dict(num_classes=num_classes)
 
 
 SPEC = _engine.EstimatorSpec(

@@ -98,7 +98,7 @@ def _prepare_valerr(labels, num_classes, *, n, d, lam=1.0, max_steps=None):
             "probe set (it looks sorted by class)"
         )
     static = dict(num_classes=num_classes, max_steps=_softmax_regression.check_max_steps(max_steps))
-    return (jnp.asarray(labels), jnp.asarray(present), jnp.float32(lam)), static
+    return (np.asarray(labels), np.asarray(present), np.float32(lam)), static
 
 
 def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -137,7 +137,7 @@ def _prepare_probe(labels, num_classes, *, n, d, folds=3, seed=0, max_steps=None
     *tables, kept = stratified_folds(labels, folds, seed)
     kept = np.pad(kept, (0, num_classes - kept.size))
     static = dict(num_classes=num_classes, max_steps=_softmax_regression.check_max_steps(max_steps))
-    return (jnp.asarray(labels), *(jnp.asarray(t) for t in tables), jnp.asarray(kept)), static
+    return (np.asarray(labels), *(np.asarray(t) for t in tables), np.asarray(kept)), static
 
 
 VALERR = _engine.EstimatorSpec(

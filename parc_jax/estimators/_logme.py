@@ -61,16 +61,26 @@ def _fixed_point(sigma, x, residual, n):
     return alpha, beta, m2, res2
 
 
-def evidence(features: jax.Array, targets: jax.Array) -> jax.Array:
-    """Maximum log evidence per sample for each column of `targets` [N, K]; returns [K]."""
+def evidence(features: jax.Array, targets: jax.Array, width=None) -> jax.Array:
+    """Maximum log evidence per sample for each column of `targets` [N, K]; returns [K].
+
+    `width` (traced; default all D columns): how many leading columns of `features` are the model's,
+    the rest being zero padding. Padding to D' columns adds min(N, D') - min(N, width) zero singular
+    values; only the min(N, width) largest enter the sums, and D in the evidence is `width`, so the
+    value is that of the unpadded features.
+    """
     n, d = features.shape
+    width = d if width is None else width
     u, sigma = _stats.gram_eigh(features)
+    kept = jnp.arange(sigma.shape[0]) < jnp.minimum(n, width)
+    sigma, u = jnp.where(kept, sigma, 0.0), jnp.where(kept, u, 0.0)
     projections = _stats.matmul(u.T, targets)  # [k, K]
     residuals = jnp.sum((targets - _stats.matmul(u, projections)) ** 2, axis=0)  # [K]
     alpha, beta, m2, res2 = jax.vmap(_fixed_point, in_axes=(None, 1, 0, None))(sigma, projections, residuals, n)
-    log_det = jnp.sum(jnp.log(alpha[:, None] + beta[:, None] * sigma[None, :]), axis=1)
+    log_terms = jnp.log(alpha[:, None] + beta[:, None] * sigma[None, :])
+    log_det = jnp.sum(jnp.where(kept, log_terms, 0.0), axis=1)
     total = (
-        d / 2.0 * jnp.log(alpha)
+        width / 2.0 * jnp.log(alpha)
         + n / 2.0 * jnp.log(beta)
         - 0.5 * log_det
         - beta / 2.0 * res2
@@ -80,22 +90,24 @@ def evidence(features: jax.Array, targets: jax.Array) -> jax.Array:
     return total / n
 
 
-def _kernel(features, labels, *, num_classes, n_dims):
+def _kernel(features, labels, *, width, num_classes, n_dims):
     targets = labels if num_classes == 0 else jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
-    return jnp.mean(evidence(_stats.reduce_dims(features, n_dims), targets))
+    return jnp.mean(evidence(_stats.reduce_dims(features, n_dims), targets, width if n_dims is None else None))
 
 
 def _prepare(labels, num_classes, *, n, d, n_dims=None):
     n_dims = _validation.check_n_dims(n_dims, n, d)
     if np.ndim(labels) == 2 and np.issubdtype(np.asarray(labels).dtype, np.floating):
         # Regression or multi-label targets given as a float [N, K] matrix; num_classes is unused.
-        return (jnp.asarray(_validation.check_targets(labels, n)),), dict(num_classes=0, n_dims=n_dims)
+        return (_validation.check_targets(labels, n),), dict(num_classes=0, n_dims=n_dims)
     num_classes = _validation.check_num_classes(num_classes)
     labels = _validation.check_labels(labels, n, num_classes)
-    return (jnp.asarray(labels),), dict(num_classes=num_classes, n_dims=n_dims)
+    return (labels,), dict(num_classes=num_classes, n_dims=n_dims)
 
 
 SPEC = _engine.EstimatorSpec(
+    zero_columns_exact=lambda **_: True,  # exact through `width` (see `evidence`)
+    takes_width=True,
     name="logme",
     input_kind="features",
     prepare=_prepare,

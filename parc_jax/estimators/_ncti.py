@@ -110,7 +110,7 @@ def _kernel(features, labels, members, *, num_classes, n_dims):
 
 def _prepare(labels, num_classes, *, n, d):
     labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
-    label_args = (jnp.asarray(labels), jnp.asarray(class_members(labels, num_classes)))
+    label_args = (np.asarray(labels), np.asarray(class_members(labels, num_classes)))
     return label_args, dict(num_classes=num_classes, n_dims=min(PCA_DIMS, n, d))
 
 

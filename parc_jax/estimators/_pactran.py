@@ -135,10 +135,10 @@ def _prepare_gaussian(labels, num_classes, *, n, d, lam=1.0, sigma2=10.0, max_st
     """Labels, the mask of the classes present and the two scales as traced arguments (one program
     serves every lam and sigma2)."""
     labels, num_classes = _labels.checked_class_labels(labels, num_classes, n)
-    scales = jnp.float32(_positive("lam", lam)), jnp.float32(_positive("sigma2", sigma2))
-    present = jnp.asarray(np.bincount(labels, minlength=num_classes) > 0)
+    scales = np.float32(_positive("lam", lam)), np.float32(_positive("sigma2", sigma2))
+    present = np.asarray(np.bincount(labels, minlength=num_classes) > 0)
     static = dict(num_classes=num_classes, max_steps=_softmax_regression.check_max_steps(max_steps))
-    return (jnp.asarray(labels), present, *scales), static
+    return (np.asarray(labels), present, *scales), static
 
 
 DIRICHLET = _engine.EstimatorSpec(

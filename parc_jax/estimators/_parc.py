@@ -211,7 +211,7 @@ def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_siz
             raise ValueError("the blocked PARC takes [N] int labels only; use method='dense' for multi-hot labels")
         multi_hot = _validation.check_multi_hot(labels, n, num_classes)
         static = dict(n_dims=n_dims, multi_label=True, group_is_same_class=False, capacity=0)
-        return (jnp.asarray(multi_hot),), static
+        return (np.asarray(multi_hot),), static
     labels = _validation.check_labels(labels, n, num_classes)
     same, different = pair_groups(labels)
     if same == 0:
@@ -220,10 +220,10 @@ def _prepare(labels, num_classes, *, n, d, n_dims=None, method="auto", block_siz
     if resolved == "blocked":
         plan = _blocked.plan_parc(labels, group_is_same_class, min(same, different), block_size, _capacity)
         static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=0, plan=plan)
-        return (jnp.asarray(labels),), static
+        return (np.asarray(labels),), static
     capacity = _capacity(min(same, different))
     static = dict(n_dims=n_dims, multi_label=False, group_is_same_class=group_is_same_class, capacity=capacity)
-    return (jnp.asarray(labels),), static
+    return (np.asarray(labels),), static
 
 
 SPEC = _engine.EstimatorSpec(

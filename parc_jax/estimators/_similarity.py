@@ -36,7 +36,7 @@ def _prepare(reference, num_classes, *, n, d, n_dims=None):
     reference = _validation.check_reference(reference, n)
     reference_dims = _validation.check_n_dims(n_dims, n, reference.shape[1])  # each clamped to its own width
     n_dims = _validation.check_n_dims(n_dims, n, d)
-    return (jnp.asarray(reference),), dict(n_dims=n_dims, reference_dims=reference_dims)
+    return (reference,), dict(n_dims=n_dims, reference_dims=reference_dims)
 
 
 def _standardized(x: jax.Array, n_dims: int | None) -> jax.Array:

@@ -87,8 +87,9 @@ def check_shape(x, name: str, num_rows: int, *, min_cols: int, bank: bool, targe
     return x
 
 
-def row_summary(x: jax.Array, input_kind: str) -> tuple[jax.Array, ...]:
-    """Per row of x ([N, D] or [M, N, D]), what `check_values` needs: jittable, one pass over x.
+def row_summary(x: jax.Array, input_kind: str, xp=jnp) -> tuple[jax.Array, ...]:
+    """Per row of x ([N, D] or [M, N, D]), what `check_values` needs: jittable, one pass over x (with
+    `xp=np`, the same on the host).
 
     Features: whether the row is finite. Probabilities: the row minimum and sum, from which a row is
     finite iff both are (NaN propagates into both, +inf into the sum, -inf into the minimum, and +inf
@@ -97,7 +98,7 @@ def row_summary(x: jax.Array, input_kind: str) -> tuple[jax.Array, ...]:
     """
     if input_kind == "probs":
         return x.min(axis=-1), x.sum(axis=-1)
-    return (jnp.isfinite(x).all(axis=-1),)
+    return (xp.isfinite(x).all(axis=-1),)
 
 
 def kernel_summary(x: jax.Array, input_kind: str) -> jax.Array:
