@@ -1,6 +1,7 @@
 """Banks of mixed feature widths: zero padding to a few shared widths where it changes no score."""
 
 import inspect
+
 import numpy as np
 import pytest
 
@@ -69,23 +70,28 @@ def test_n_dims_pads_only_widths_of_at_least_n_dims():
     assert not _engine.pads_exactly(estimators.spec("leep"), 512, {})
 
 
-def test_bucket_widths_at_most_double_and_are_few():
+def test_buckets_at_most_double_the_work_and_are_few():
     widths = [256, 384, 512, 640, 768, 1024, 1280, 1536]
-    assert _engine.bucket_widths(widths) == [256, 640, 640, 640, 1536, 1536, 1536, 1536]
+    assert _engine.bucket_widths(widths) == [1536] * 8
+    assert _engine.bucket_widths([64] * 10 + [2048]) == [64] * 10 + [2048]
     assert _engine.bucket_widths([100]) == [100] and _engine.bucket_widths([]) == []
-    assert _engine.bucket_widths(widths[::-1]) == [1536, 1536, 1536, 1536, 640, 640, 640, 256]
-    for width, bucket in zip(widths, _engine.bucket_widths(widths)):
-        assert width <= bucket <= 2 * width
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        widths = list(rng.integers(2, 3000, size=rng.integers(1, 40)))
+        buckets = _engine.bucket_widths(widths)
+        for top in set(buckets):
+            members = [w for w, b in zip(widths, buckets) if b == top]
+            assert top == max(members) and top * len(members) <= 2 * sum(members)
 
 
 @pytest.mark.parametrize("name,options", [("logme", {}), ("knn", {"k": 3}), ("parc", {"n_dims": 8})])
 def test_mixed_width_bank_runs_in_few_programs_with_the_scores_of_single_calls(name, options, monkeypatch):
-    """Widths 30 ... 120 around N = 60 (both Gram routes of LogME in one bucket): 2 programs, and every
+    """Widths 20 ... 240 at N = 100 (both Gram routes of LogME in one bucket): 2 programs, and every
     model's score that of its own call; host arrays are stacked without a device program."""
-    widths = (30, 45, 60, 61, 90, 120)
+    widths = (20, 24, 45, 61, 90, 240)
     bank, labels = [], None
     for m, d in enumerate(widths):
-        x, labels = _features(60, d, 4, seed=m)
+        x, labels = _features(100, d, 4, seed=m)
         bank.append(x)
     shapes = []
     score_bank = _engine._score_bank
@@ -96,7 +102,7 @@ def test_mixed_width_bank_runs_in_few_programs_with_the_scores_of_single_calls(n
 
     monkeypatch.setattr(_engine, "_score_bank", spy)
     scores = np.asarray(estimators.score_bank(name, bank, labels, 4, **options))
-    assert sorted(shape for _, shape in shapes) == [(2, 60, 45), (4, 60, 120)]
+    assert sorted(shape for _, shape in shapes) == [(3, 100, 45), (3, 100, 240)]
     assert all(kind is np.ndarray for kind, _ in shapes)
     single = [float(estimators.get(name)(x, labels, 4, **options)) for x in bank]
     np.testing.assert_allclose(scores, single, rtol=1e-4, atol=1e-4)
