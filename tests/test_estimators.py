@@ -149,76 +149,27 @@ def test_prepared_labels_are_reused_by_content_only():
         estimators.knn(features, labels, c, k=True)
 
 
-def _blocks_for(x, block_rows, backend, few, monkeypatch):
-    """`_stats.row_blocks` of x with CPU_BLOCK_ROWS = block_rows, blocking for any depth, on `backend`;
-    checks the block count and edges."""
-    from parc_jax.estimators import _stats
-
-    monkeypatch.setattr(_stats, "CPU_BLOCK_ROWS", block_rows)
-    monkeypatch.setattr(_stats, "CPU_MIN_BLOCK_DEPTH", 1)
-    monkeypatch.setattr(jax, "default_backend", lambda: backend)
-    n = x.shape[0]
-    blocks, edges = _stats.row_blocks(x, few=few)
-    assert len(blocks) == (min(-(-n // block_rows), _stats.MAX_ROW_BLOCKS) if backend == "cpu" else min(few, n))
-    assert edges[0] == 0 and edges[-1] == n and all(b.shape[0] > 0 for b in blocks)
-    return blocks
-
-
-@pytest.mark.parametrize(
-    "n,block_rows,backend",
-    [
-        (3, 128, "cpu"),
-        (4, 128, "cpu"),
-        (50, 128, "cpu"),
-        (300, 128, "cpu"),
-        (50, 3, "cpu"),
-        (11, 4, "cpu"),
-        (3, 128, "gpu"),
-        (7, 128, "gpu"),
-        (300, 128, "gpu"),
-    ],
-)
-def test_upper_triangle_pairs_hold_every_pair_once(n, block_rows, backend, monkeypatch):
+@pytest.mark.parametrize("n", [3, 4, 7, 50, 300])
+def test_upper_triangle_pairs_hold_every_pair_once(n):
     from parc_jax.estimators import _parc, _stats
 
     unit = _stats.unit_rows(jnp.asarray(np.random.default_rng(n).normal(size=(n, 6)), jnp.float32))
-    _blocks_for(unit, block_rows, backend, 2, monkeypatch)
+    blocks, edges = _stats.row_blocks(unit, 2)
+    assert len(blocks) == 2 and edges == [0, n // 2, n]
     values, rows, cols, valid = map(np.asarray, _parc.upper_triangle_pairs(unit))
     assert sorted(zip(rows[valid], cols[valid])) == sorted(zip(*np.triu_indices(n, 1)))
     u = np.asarray(unit, np.float64)
     np.testing.assert_allclose(values[valid], -np.sum(u[rows[valid]] * u[cols[valid]], axis=1), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "n,block_rows,backend",
-    [
-        (300, 128, "cpu"),
-        (50, 7, "cpu"),
-        (5, 128, "cpu"),
-        (1, 128, "cpu"),
-        (2, 1, "cpu"),
-        (3, 2, "cpu"),
-        (40, 1, "cpu"),
-        (1000, 128, "cpu"),
-        (300, 128, "gpu"),
-    ],
-)
-def test_gram_is_the_product_and_exactly_symmetric_in_blocks(n, block_rows, backend, monkeypatch):
+@pytest.mark.parametrize("n", [1, 2, 40, 300, 1000])
+def test_gram_is_the_product_and_exactly_symmetric(n):
     from parc_jax.estimators import _stats
 
     x = np.random.default_rng(n).normal(size=(n, 9)).astype(np.float32)
-    blocks = _blocks_for(jnp.asarray(x), block_rows, backend, 1, monkeypatch)
-    product = np.asarray(_stats.gram(jnp.asarray(x)))  # N = 1000 in blocks crashed an earlier mirror
-    if len(blocks) > 1:
-        np.testing.assert_array_equal(product, product.T)
+    product = np.asarray(_stats.gram(jnp.asarray(x)))
+    np.testing.assert_array_equal(product, product.T)
     np.testing.assert_allclose(product, x.astype(np.float64) @ x.T.astype(np.float64), rtol=1e-5, atol=1e-5)
-
-
-def test_shallow_matrices_are_one_block_on_a_cpu():
-    from parc_jax.estimators import _stats
-
-    assert len(_stats.row_blocks(jnp.zeros((500, _stats.CPU_MIN_BLOCK_DEPTH - 1)))[0]) == 1
-    assert len(_stats.row_blocks(jnp.zeros((500, _stats.CPU_MIN_BLOCK_DEPTH)))[0]) == 4
 
 
 def test_sort_floats_orders_as_numpy_bit_for_bit():
@@ -295,7 +246,7 @@ def test_score_bank_mixed_feature_dims():
     bank = [rng.normal(size=(50, d)).astype(np.float32) + labels[:, None] for d in (8, 16, 8, 32)]
     scores = np.asarray(estimators.score_bank("parc", bank, labels, 3, n_dims=4))
     single = [float(estimators.parc(x, labels, 3, n_dims=4)) for x in bank]
-    np.testing.assert_allclose(scores, single, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(scores, single, rtol=1e-4, atol=1e-4)  # padded to 32 columns: PCA of another size
 
 
 def test_parc_rank_sum_handles_ties_from_duplicated_samples():

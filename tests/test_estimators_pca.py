@@ -88,8 +88,7 @@ def test_platform_follows_the_inputs_not_the_default_backend(monkeypatch):
 
 @pytest.mark.parametrize("platform", ["cpu", "gpu"])
 def test_cpu_and_accelerator_routes_agree(platform):
-    """The accelerator routes (one-hot LEEP product, unblocked Gram) traced on this CPU give the CPU
-    routes' numbers."""
+    """The accelerator routes (one-hot LEEP product) traced on this CPU give the CPU routes' numbers."""
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(60, 9)).astype(np.float32)
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
@@ -99,7 +98,5 @@ def test_cpu_and_accelerator_routes_agree(platform):
     with _platform.building_for(platform):
         leep = jax.jit(lambda p, *a: _leep._kernel(p, *a, **static))(probs, *label_args)
         gram = jax.jit(_stats.gram)(x)
-        blocks = len(_stats.row_blocks(jnp.zeros((300, 1100)))[0])
-    assert blocks == (3 if platform == "cpu" else 1)
     assert float(leep) == pytest.approx(reference.leep(probs, labels, 4), rel=1e-5)
     np.testing.assert_allclose(gram, x.astype(np.float64) @ x.T.astype(np.float64), rtol=1e-4, atol=1e-2)

@@ -106,13 +106,13 @@ def upper_triangle_pairs(unit: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     """Every pair i < j of the unit rows [N, d]: (values -unit_i . unit_j, i, j, valid), flat arrays of a
     padded layout in which `valid` marks the N(N-1)/2 real pairs.
 
-    The rows are cut into row blocks (`_stats.row_blocks`; halves on accelerators and for d < 1024) and
-    only the blocks on and above the diagonal of the N x N product are computed (XLA has no symmetric
-    rank-k update). Off-diagonal blocks are used whole, the triangles of the diagonal ones in their
-    folded layout (`folded_upper_triangle`); all indices are computed in the program (no N^2-sized
-    constants). Every value is a dot product of two unit rows, as in the blocked path.
+    The rows are cut in halves (`_stats.row_blocks`) and only the blocks on and above the diagonal of
+    the N x N product are computed (XLA has no symmetric rank-k update). Off-diagonal blocks are used
+    whole, the triangles of the diagonal ones in their folded layout (`folded_upper_triangle`); all
+    indices are computed in the program (no N^2-sized constants). Every value is a dot product of two
+    unit rows, as in the blocked path.
     """
-    blocks, edges = _stats.row_blocks(unit, few=2)
+    blocks, edges = _stats.row_blocks(unit, 2)
     parts = []
     for i, (block, offset) in enumerate(zip(blocks, edges)):
         size = block.shape[0]
