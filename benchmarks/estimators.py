@@ -13,10 +13,16 @@ The two sides alternate in three blocks of timed calls, each block after 0.2 s o
 same side (compilation, lazy imports, the other side's threads winding down, this side's reaching steady
 state).
 
+The field's later estimators (SFDA, ETran, NCTI, PED, GBC, TransRate, LEAD, PACTran, RankMe, the linear
+probes) are timed the same way against the releases' algorithms in `reference` (goal x10 each);
+`--estimators field` selects them all, `all` every estimator with a goal.
+
 Prints a table of times and speed-ups, and writes JSON + Markdown under benchmarks/results/.
 
     python benchmarks/estimators.py               # the goal configuration + the sweep
     python benchmarks/estimators.py --quick       # the goal configuration only
+    python benchmarks/estimators.py --quick --estimators field --tag cpu_breadth   # the field's estimators
+    python benchmarks/estimators.py --quick --estimators gbc,ncti                  # a subset
     python benchmarks/estimators.py --quick --bank-models 1000 --tag gpu   # + every estimator on 1,000 models
 
 `--bank-models M` adds the accelerator goal: every estimator on one bank of M models of the
@@ -28,6 +34,7 @@ compares step sizes (models vectorised together; "auto" is the engine's choice).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import pathlib
@@ -49,9 +56,27 @@ from parc_jax.estimators import _engine, reference  # noqa: E402
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 GOAL = dict(M=8, N=500, D=2048, C=37)
 GOAL_SPEEDUP = {"parc": 4, "logme": 5, "hscore": 30, "leep": 2, "nce": 2, "knn": 2}
-# The field's later estimators against their releases' algorithms (--estimators sfda,etran,...): goal x10.
-BREADTH_GOAL_SPEEDUP = {name: 10 for name in ("sfda", "etran_energy", "etran_lda", "etran", "ped", "ncti")}
+# The field's later estimators against their releases' algorithms (--estimators field): goal x10.
+FIELD = (
+    "sfda",
+    "etran_energy",
+    "etran_lda",
+    "etran",
+    "ped",
+    "ncti",
+    "gbc",
+    "transrate",
+    "lead",
+    "pactran_dirichlet",
+    "pactran_gamma",
+    "pactran_gaussian",
+    "rankme",
+    "linear_valerr",
+    "linear_probe",
+)
+BREADTH_GOAL_SPEEDUP = dict.fromkeys(FIELD, 10)
 GOALS = {**GOAL_SPEEDUP, **BREADTH_GOAL_SPEEDUP}
+SELECTIONS = {"field": FIELD, "all": tuple(GOALS)}  # --estimators shorthands
 SWEEP = dict(M=(1, 8, 32), N=(500, 2000), D=(512, 2048), C=(10, 200))
 NUM_SOURCE_CLASSES = 1000
 WARMUP_S = 1.0  # untimed calls per side before the first block
@@ -104,7 +129,11 @@ def time_bank_estimator(name, features, probs, labels, step, auto_step, numpy_pe
         jax.block_until_ready(estimators.score_bank(name, bank, labels, GOAL["C"]))
         times.append(time.perf_counter() - start)
     ours = statistics.median(times) if times else first
-    used = auto_step(GOAL["N"], bank.shape[2], estimators.spec(name).input_kind) if step == "auto" else int(step)
+    spec = estimators.spec(name)
+    if step == "auto":
+        used = auto_step(GOAL["N"], bank.shape[2], spec.input_kind, streaming=spec.streaming)
+    else:
+        used = int(step)
     theirs = numpy_per_model.get(name, float("nan")) * m
     print(
         f"bank M={m} step={step}({used}) {name:>7}: first {first:7.2f} s  median {ours * 1e3:9.1f} ms "
@@ -132,7 +161,7 @@ def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5
     auto_step = _engine.models_per_step
     rows = []
     for step in steps:
-        _engine.models_per_step = auto_step if step == "auto" else (lambda *_, s=int(step): s)
+        _engine.models_per_step = auto_step if step == "auto" else (lambda *_, s=int(step), **__: s)
         _engine.compiled.cache_clear()
         try:
             for name in names:
@@ -147,6 +176,16 @@ def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5
         finally:
             _engine.models_per_step = auto_step
     return rows
+
+
+def jax_threads():
+    """OpenBLAS on one thread while parc_jax runs (a context): XLA calls LAPACK (through SciPy's OpenBLAS)
+    from its own thread pool, and OpenBLAS threads inside those calls oversubscribe a small CPU (on the
+    busy 2-core VM, GBC's bank call took 0.1 s or, in spells, 1-4 s). `python -m parc_jax.score` runs
+    the same way; the NumPy side keeps OpenBLAS's default threads."""
+    import threadpoolctl  # pylint: disable=import-outside-toplevel  (scikit-learn's dependency)
+
+    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 
 def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
@@ -177,16 +216,19 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
             side(call)
             call += 1
 
+    settings = {ours: jax_threads, numpy_side: contextlib.nullcontext}
     for side in (ours, numpy_side):  # steady state before timing
-        warm_up(side, WARMUP_S)
+        with settings[side]():
+            warm_up(side, WARMUP_S)
     jax_times, numpy_times = [], []
     for block in range(blocks):
         for side, times in ((ours, jax_times), (numpy_side, numpy_times)):
-            warm_up(side, BLOCK_WARMUP_S)
-            for call in range(calls):
-                start = time.perf_counter()
-                side(block * calls + call)
-                times.append(time.perf_counter() - start)
+            with settings[side]():
+                warm_up(side, BLOCK_WARMUP_S)
+                for call in range(calls):
+                    start = time.perf_counter()
+                    side(block * calls + call)
+                    times.append(time.perf_counter() - start)
     return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed
 
 
@@ -300,7 +342,9 @@ def main(argv=None):
         default=GOAL["M"],
         help="NumPy models timed in the goal configuration (default: all)",
     )
-    parser.add_argument("--estimators", default=",".join(GOAL_SPEEDUP))
+    parser.add_argument(
+        "--estimators", default=",".join(GOAL_SPEEDUP), help="comma-separated names, or 'field' or 'all'"
+    )
     parser.add_argument("--tag", default=None, help="result file tag (default: backend name)")
     parser.add_argument(
         "--bank-models", type=int, default=0, help="also time every estimator on one bank of this many models"
@@ -309,7 +353,10 @@ def main(argv=None):
         "--bank-steps", default="auto", help="comma-separated models per step for --bank-models ('auto': the engine's)"
     )
     args = parser.parse_args(argv)
-    names = args.estimators.split(",")
+    names = list(SELECTIONS.get(args.estimators, args.estimators.split(",")))
+    unknown = sorted(set(names) - set(GOALS))
+    if unknown:
+        parser.error(f"no goal for {unknown}; choose among {list(GOALS)} or {list(SELECTIONS)}")
     machine = machine_stamp()
     print(json.dumps(machine))
     goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=args.goal_numpy_models, names=names)
@@ -322,7 +369,8 @@ def main(argv=None):
     bank_rows = []
     if args.bank_models:
         numpy_per_model = {r["estimator"]: r["numpy_s"] / r["M"] for r in goal_rows}
-        bank_rows = time_large_bank(args.bank_models, names, args.bank_steps.split(","), numpy_per_model)
+        with jax_threads():
+            bank_rows = time_large_bank(args.bank_models, names, args.bank_steps.split(","), numpy_per_model)
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
     payload = dict(machine=machine, goal=goal_rows, sweep=sweep_rows, bank=bank_rows)

@@ -80,7 +80,7 @@ def worker(method: str, n: int, n_dims: int | None) -> dict:
 
     x = jax.device_put(jnp.asarray(features))
     label_args, static = _parc.SPEC.prepare(labels, C, n=n, d=D, n_dims=n_dims, method=method)
-    fn = _engine.compiled(_parc.SPEC.kernel, tuple(sorted(static.items())), len(label_args), False, "features")
+    fn = _engine.compiled(_parc.SPEC, tuple(sorted(static.items())), False, jax.default_backend())
     start = time.perf_counter()
     compiled = fn.lower(x, *label_args).compile()
     compile_s = time.perf_counter() - start

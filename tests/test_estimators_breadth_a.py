@@ -159,3 +159,14 @@ def test_bad_input_raises(call, match):
     features, labels = _bank(m=1)
     with pytest.raises(ValueError, match=match):
         call(features[0], labels)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_energy_term_checks_values_in_its_own_pass(bad):
+    """etran_energy's kernel reports non-finite input itself (the engine adds no check pass): once its
+    program has run on these shapes, a bad entry, also one that its logsumexp would absorb (-inf), is named."""
+    features, labels = _bank(m=2)
+    estimators.score_bank("etran_energy", features, labels, 5)
+    features[1, 7, 3] = bad
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at model 1, row 7\)"):
+        estimators.score_bank("etran_energy", features, labels, 5)

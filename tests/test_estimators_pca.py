@@ -79,7 +79,7 @@ def test_platform_follows_the_inputs_not_the_default_backend(monkeypatch):
     assert _platform.of(np.ones(3)) == "gpu"  # host arrays go to the default device
     seen = []
     real = _engine.models_per_step
-    monkeypatch.setattr(_engine, "models_per_step", lambda *a: seen.append(_platform.current()) or real(*a))
+    monkeypatch.setattr(_engine, "models_per_step", lambda *a, **k: seen.append(_platform.current()) or real(*a, **k))
     features = jax.device_put(np.random.default_rng(0).normal(size=(2, 41, 5)).astype(np.float32), x.devices().pop())
     estimators.score_bank("knn", features, np.arange(41) % 3, 3)
     assert seen == ["cpu"]

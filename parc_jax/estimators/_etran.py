@@ -37,10 +37,24 @@ def energy_count(n: int) -> int:
     return count
 
 
+def energy_and_finite(features: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
+    """(mean of the `count` smallest logsumexp of the rows of `features`, whether every entry is finite).
+
+    e_i = m_i + log sum_d exp(x_id - m_i), m_i = max_d x_id: two passes over the rows (`jax.nn.logsumexp`
+    adds guards for infinite maxima that cost as much again). The finiteness flag comes from the same
+    passes: NaN or +inf in a row makes e_i NaN (x - m is NaN at an infinite maximum), and -inf is the
+    only other non-finite value, caught by the row minimum (a sibling of the row maximum).
+    """
+    top = jnp.max(features, axis=1)
+    bottom = jnp.min(features, axis=1)
+    energies = top + jnp.log(jnp.sum(jnp.exp(features - top[:, None]), axis=1))
+    lowest, _ = jax.lax.top_k(-energies, count)
+    return -jnp.mean(lowest), jnp.all(jnp.isfinite(energies) & (bottom > -jnp.inf))
+
+
 def energy(features: jax.Array, count: int) -> jax.Array:
     """Mean of the `count` smallest logsumexp of the rows of `features`."""
-    lowest, _ = jax.lax.top_k(-jax.nn.logsumexp(features, axis=1), count)
-    return -jnp.mean(lowest)
+    return energy_and_finite(features, count)[0]
 
 
 def lda(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
@@ -52,7 +66,7 @@ def lda(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
 
 def _energy_kernel(features, labels, *, count):
     del labels
-    return energy(features, count)
+    return energy_and_finite(features, count)
 
 
 def _lda_kernel(features, labels, *, num_classes, n_dims):
@@ -79,6 +93,8 @@ ENERGY_SPEC = _engine.EstimatorSpec(
     prepare=_prepare_energy,
     kernel=_energy_kernel,
     description="ETran energy term (Gholami et al. 2023): mean of the 0.5% lowest logsumexp of the features",
+    checks_finite=True,
+    streaming=True,
 )
 LDA_SPEC = _engine.EstimatorSpec(
     name="etran_lda",

@@ -61,7 +61,7 @@ def _bhattacharyya(means, variances, gaussian):
 
 def _kernel(features, labels, *, num_classes, gaussian):
     n, d = features.shape
-    reduced = _stats.exact_pca(features, min(PCA_DIMS, n, d))
+    reduced = _stats.exact_pca(features, min(PCA_DIMS, n, d), signed=False)
     means, variances, counts = class_moments(reduced, labels, num_classes)
     distances = _bhattacharyya(means, jnp.maximum(variances, VARIANCE_FLOOR), gaussian)
     present = counts > 0

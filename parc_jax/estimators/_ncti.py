@@ -78,7 +78,7 @@ def lda_svd(z: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Arra
 
 def terms(features: jax.Array, labels: jax.Array, members: jax.Array, num_classes: int, n_dims: int) -> jax.Array:
     """[feature_nuc, cls_conf, log_class_pred_nuc] of one model; `members` from `class_members`."""
-    z = _stats.exact_pca(features, n_dims)
+    z = _stats.exact_pca(features, n_dims, signed=False)
     scalings, centred_means, xbar, log_priors = lda_svd(z, labels, num_classes)
     transformed = _stats.matmul(z - xbar, scalings)
     kept = transformed[:, : min(num_classes - 1, n_dims)]
