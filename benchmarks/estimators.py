@@ -50,7 +50,7 @@ RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 GOAL = dict(M=8, N=500, D=2048, C=37)
 GOAL_SPEEDUP = {"parc": 4, "logme": 5, "hscore": 30, "leep": 2, "nce": 2, "knn": 2}
 # The field's later estimators against their releases' algorithms (--estimators sfda,etran,...): goal x10.
-BREADTH_GOAL_SPEEDUP = {name: 10 for name in ("sfda", "etran_energy", "etran_lda", "etran", "ped", "ncti")}
+BREADTH_GOAL_SPEEDUP = {name: 10 for name in ("sfda", "etran_energy", "etran_lda", "etran", "ped", "ncti", "nleep")}
 GOALS = {**GOAL_SPEEDUP, **BREADTH_GOAL_SPEEDUP}
 SWEEP = dict(M=(1, 8, 32), N=(500, 2000), D=(512, 2048), C=(10, 200))
 NUM_SOURCE_CLASSES = 1000

@@ -139,7 +139,7 @@ def test_mixture_from_scikit_learn_kmeans_reproduces_golden_seed_0(golden, case_
     scores, k = jax.jit(_nleep.principal_scores)(x)
     assert int(k) == expected_scores.shape[1]
     assert np.all(np.asarray(scores)[:, int(k) :] == 0) and np.all(np.any(np.asarray(scores)[:, : int(k)] != 0, axis=0))
-    members = min(len(y), _nleep.MEMBER_SLOTS_BASE + 2 * -(-len(y) // num_components))
+    members = _nleep.member_slots(len(y), num_components)
     fit = jax.jit(functools.partial(_mixture.mixture_posteriors, members=members, block=16), static_argnums=2)
     posteriors, exact = fit(scores[:, : int(k)], clusters, num_components, k)
     assert exact  # the sparse M-step held
@@ -187,6 +187,15 @@ def test_options_and_seed():
     assert 0 < asis < 1 and value < np.log(asis)  # Jensen: mean log p < log mean p
     assert float(estimators.score_bank("nleep", x[None], labels, 4, seed=7, log=False)[0]) == pytest.approx(asis)
     assert estimators.spec("nleep").higher_is_better
+
+
+def test_auto_components_fit_targets_with_many_classes():
+    """15 classes on 60 samples: 5 components per class do not fit, "auto" (the bank variants) fits 4."""
+    x, labels = _classes(n=60, d=10, c=15, spread=2.0)
+    with pytest.raises(ValueError, match="components_per_class <= 4"):
+        estimators.nleep(x, labels, 15)
+    value = float(estimators.nleep(x, labels, 15, components_per_class="auto"))
+    assert np.isfinite(value) and value == float(estimators.nleep(x, labels, 15, components_per_class=4))
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parc_jax.estimators import _stats
+from parc_jax.estimators import _engine, _stats
 
 REG_COVAR = 1e-6
 TOL = 1e-3
@@ -172,20 +172,27 @@ def mixture_posteriors(
     x: jax.Array, labels: jax.Array, num_components: int, dims: jax.Array, *, members: int, block: int
 ):
     """Posteriors [N, K] of a full-covariance Gaussian mixture fit by EM from hard initial labels [N],
-    and whether the M-steps were exact (no component with more than `members` nonzero posteriors)."""
+    and whether the M-steps were exact (no component with more than `members` nonzero posteriors).
+
+    As scikit-learn, every iteration is an E-step and an M-step, and the posteriors come from one more
+    E-step with the last parameters. That one is skipped when the last M-step had the same posteriors
+    as the one before (bit for bit, as when hard assignments stop changing): it would repeat the last.
+    """
     resp = jax.nn.one_hot(labels, num_components, dtype=x.dtype)
     params, fits = _maximization(x, resp, members, dims)
 
     def keep_going(state):
-        i, _, change, _, fits = state
+        i, _, change, _, fits, _, _ = state
         return (i < MAX_ITER) & (jnp.abs(change) >= TOL) & fits
 
     def step(state):
-        i, lower_bound, _, params, _ = state
+        i, lower_bound, _, params, _, _, resp = state
         new_bound, log_resp = _expectation(x, params, dims, block)
-        params, fits = _maximization(x, jnp.exp(log_resp), members, dims)
-        return i + 1, new_bound, new_bound - lower_bound, params, fits
+        new_resp = jnp.exp(log_resp)
+        params, fits = _maximization(x, new_resp, members, dims)
+        return i + 1, new_bound, new_bound - lower_bound, params, fits, resp, new_resp
 
-    start = (0, -jnp.inf, jnp.inf, params, fits)
-    _, _, _, params, fits = jax.lax.while_loop(keep_going, step, start)
-    return jnp.exp(_expectation(x, params, dims, block)[1]), fits
+    start = (0, -jnp.inf, jnp.inf, params, fits, resp, resp)
+    _, _, _, params, fits, before, last = jax.lax.while_loop(keep_going, step, start)
+    final = lambda x, params, dims: jnp.exp(_expectation(x, params, dims, block)[1])  # noqa: E731
+    return _engine.computed_unless(jnp.all(last == before), last, final, x, params, dims), fits
