@@ -64,6 +64,7 @@ FIELD = (
     "etran",
     "ped",
     "ncti",
+    "nleep",
     "gbc",
     "transrate",
     "lead",

@@ -55,6 +55,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "ncti": ("ncti", {}),
     "ped": ("ped", {}),
     "ped_logme": ("ped", {"base": "logme"}),
+    # NLEEP with 5 mixture components per class, or as many as the probe set allows (N // C) on targets
+    # with more than N / 5 classes; "_asis" the SFDA release's mean probability instead of the mean log.
+    "nleep": ("nleep", {"components_per_class": "auto"}),
+    "nleep_asis": ("nleep", {"components_per_class": "auto", "log": False}),
     "gbc": ("gbc", {}),
     "transrate": ("transrate", {}),
     "lead": ("lead", {}),

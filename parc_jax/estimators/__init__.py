@@ -26,6 +26,7 @@ The field's later estimators (tests/data/golden/BREADTH.md):
     etran_lda(features, labels, num_classes, *, n_dims=None)  Gholami et al. 2023 (eigenproblem fixed)
     ped(features, labels, num_classes, *, base="sfda")        Li et al. 2023 (base "sfda" or "logme")
     ncti_terms(features, labels, num_classes)                 Wang et al. 2023: the three per-model terms
+    nleep(features, labels, num_classes, *, components_per_class=5, seed=0, log=True)   Li et al. 2021
     gbc(features, labels, num_classes, *, gaussian="spherical")             Pandy et al. 2022
     transrate(features, labels, num_classes, *, eps=1e-4, weighted=False)   Huang et al. 2022
     lead(features, labels, num_classes)                       Hu et al. 2024, as TE-Bench implements it
@@ -81,6 +82,8 @@ from parc_jax.estimators._nce import SPEC as _NCE
 from parc_jax.estimators._nce import nce
 from parc_jax.estimators._ncti import SPEC as _NCTI
 from parc_jax.estimators._ncti import ncti, ncti_terms
+from parc_jax.estimators._nleep import SPEC as _NLEEP
+from parc_jax.estimators._nleep import nleep
 from parc_jax.estimators._pactran import DIRICHLET as _PACTRAN_DIRICHLET
 from parc_jax.estimators._pactran import GAMMA as _PACTRAN_GAMMA
 from parc_jax.estimators._pactran import GAUSSIAN as _PACTRAN_GAUSSIAN
@@ -122,6 +125,7 @@ _ESTIMATORS: dict[str, tuple[EstimatorSpec, object]] = {
     "etran": (_etran.SPEC, etran),
     "ncti": (_NCTI, ncti),
     "ped": (_PED, ped),
+    "nleep": (_NLEEP, nleep),
     "gbc": (_GBC, gbc),
     "transrate": (_TRANSRATE, transrate),
     "lead": (_LEAD, lead),

@@ -590,3 +590,22 @@ FUNCTIONS.update(
     linear_valerr=linear_valerr,
     linear_probe=linear_probe,
 )
+
+
+def nleep(features, labels, num_classes, *, components_per_class=5, seed=0, log=True) -> float:
+    """TencentARC/SFDA's NLEEP: scikit-learn's PCA(n_components=0.8), GaussianMixture(5 C') from one k-means
+    initialisation (`random_state=seed`), LEEP of its posteriors; `log=True` the paper's mean log p_i, False the
+    release's mean p_i. Raises scikit-learn's ValueError when 5 C' > N, as the release does."""
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    scores = PCA(n_components=0.8).fit_transform(np.asarray(features, np.float64))
+    labels = np.asarray(labels)
+    mixture = GaussianMixture(components_per_class * np.unique(labels).size, random_state=seed).fit(scores)
+    posteriors = mixture.predict_proba(scores)
+    joint = np.eye(num_classes)[labels].T @ posteriors / len(labels)
+    p = np.sum(posteriors * (joint / joint.sum(axis=0))[labels], axis=1)
+    return float(np.mean(np.log(p)) if log else np.mean(p))
+
+
+FUNCTIONS.update(nleep=nleep, nleep_asis=lambda *args, **opts: nleep(*args, **opts, log=False))
