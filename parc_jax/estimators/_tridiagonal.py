@@ -36,7 +36,12 @@ REFLECTOR_BLOCK = 32
 
 def apply_reflectors(packed: jax.Array, taus: jax.Array, y: jax.Array) -> jax.Array:
     """Q y for the Q of a lower `jax.lax.linalg.tridiagonal` (LAPACK sytrd): Q = H_0 H_1 ... H_{n-2},
-    H_i = I - tau_i v_i v_i^T, v_i zero above row i + 1, 1 at row i + 1 and packed[i + 2:, i] below."""
+    H_i = I - tau_i v_i v_i^T, v_i zero above row i + 1, 1 at row i + 1 and packed[i + 2:, i] below.
+
+    The blocks of REFLECTOR_BLOCK reflectors are applied last to first by one `fori_loop` over
+    full-height [n, REFLECTOR_BLOCK] slices (their rows above the block are 0; the columns past n - 1
+    are zero reflectors), so that the program compiles one block step, not n / REFLECTOR_BLOCK of them.
+    """
     n = packed.shape[0]
     rows = jnp.arange(n)[:, None]
     columns = jnp.arange(n - 1)[None, :]
@@ -44,14 +49,21 @@ def apply_reflectors(packed: jax.Array, taus: jax.Array, y: jax.Array) -> jax.Ar
     identity = taus == 0  # H_i = I: its column of V is left out (0) and its diagonal entry of T_b^-1 is 1
     v = jnp.where(identity, 0.0, v)
     inverse_taus = 1.0 / jnp.where(identity, 1.0, taus)
-    for start in reversed(range(0, n - 1, REFLECTOR_BLOCK)):
-        stop = min(start + REFLECTOR_BLOCK, n - 1)
-        block = v[start + 1 :, start:stop]  # the rows above start + 1 are 0 in every reflector of the block
-        t_inverse = jnp.triu(jnp.matmul(block.T, block, precision=HIGHEST), 1) + jnp.diag(inverse_taus[start:stop])
-        products = jnp.matmul(block.T, y[start + 1 :], precision=HIGHEST)
+    blocks = -(-(n - 1) // REFLECTOR_BLOCK)
+    padding = blocks * REFLECTOR_BLOCK - (n - 1)
+    v = jnp.pad(v, ((0, 0), (0, padding)))
+    inverse_taus = jnp.pad(inverse_taus, (0, padding), constant_values=1.0)
+
+    def apply_block(i, y):
+        start = (blocks - 1 - i) * REFLECTOR_BLOCK
+        block = jax.lax.dynamic_slice_in_dim(v, start, REFLECTOR_BLOCK, axis=1)
+        diagonal = jax.lax.dynamic_slice_in_dim(inverse_taus, start, REFLECTOR_BLOCK)
+        t_inverse = jnp.triu(jnp.matmul(block.T, block, precision=HIGHEST), 1) + jnp.diag(diagonal)
+        products = jnp.matmul(block.T, y, precision=HIGHEST)
         w = jax.lax.linalg.triangular_solve(t_inverse, products, left_side=True, lower=False)
-        y = y.at[start + 1 :].add(-jnp.matmul(block, w, precision=HIGHEST))
-    return y
+        return y - jnp.matmul(block, w, precision=HIGHEST)
+
+    return jax.lax.fori_loop(0, blocks, apply_block, y)
 
 
 def _times_tridiagonal(diagonal: jax.Array, off_diagonal: jax.Array, x: jax.Array) -> jax.Array:
