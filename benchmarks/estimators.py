@@ -34,7 +34,6 @@ compares step sizes (models vectorised together; "auto" is the engine's choice).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import pathlib
@@ -43,6 +42,10 @@ import sys
 import time
 
 import numpy as np
+import threadpoolctl
+
+# NumPy's BLAS, recorded before JAX and SciPy load theirs (`pin_jax_lapack_threads`).
+NUMPY_BLAS = {lib.filepath for lib in threadpoolctl.ThreadpoolController().lib_controllers}
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -50,7 +53,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from parc_jax import estimators  # noqa: E402
-from parc_jax._io import machine_stamp
+from parc_jax._io import machine_stamp  # noqa: E402
 from parc_jax.estimators import _engine, reference  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -179,14 +182,25 @@ def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5
     return rows
 
 
-def jax_threads():
-    """OpenBLAS on one thread while parc_jax runs (a context): XLA calls LAPACK (through SciPy's OpenBLAS)
-    from its own thread pool, and OpenBLAS threads inside those calls oversubscribe a small CPU (on the
-    busy 2-core VM, GBC's bank call took 0.1 s or, in spells, 1-4 s). `python -m parc_jax.score` runs
-    the same way; the NumPy side keeps OpenBLAS's default threads."""
-    import threadpoolctl  # pylint: disable=import-outside-toplevel  (scikit-learn's dependency)
+def pin_jax_lapack_threads():
+    """Put the BLAS libraries that SciPy loaded beside NumPy's on one thread, for the whole run; returns
+    their paths.
 
-    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+    jaxlib takes its CPU LAPACK from `scipy.linalg.cython_lapack`, and XLA calls it from its own thread
+    pool: OpenBLAS threads inside those calls oversubscribe a small CPU (on the busy 2-core VM, GBC's bank
+    call took 0.1 s or, in spells, 1-4 s; TransRate's 0.06 s or 3 s). `python -m parc_jax.score` keeps
+    OpenBLAS on one thread for the same reason. Changing the count back and forth between the two sides'
+    blocks hung an XLA LAPACK call, so it is set once. NumPy's own library (the reference side's products
+    and `np.linalg`) keeps its default threads; the references that call `scipy.linalg` (SFDA, ETran's
+    LDA and PED: a generalised eigh) run on one thread. Where NumPy and SciPy share one library, both are
+    pinned.
+    """
+    import scipy.linalg  # noqa: F401  pylint: disable=import-outside-toplevel  (loads SciPy's BLAS)
+
+    controller = threadpoolctl.ThreadpoolController()
+    paths = [lib.filepath for lib in controller.lib_controllers if lib.filepath not in NUMPY_BLAS] or list(NUMPY_BLAS)
+    controller.select(filepath=paths).limit(limits=1)
+    return paths
 
 
 def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
@@ -217,19 +231,16 @@ def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
             side(call)
             call += 1
 
-    settings = {ours: jax_threads, numpy_side: contextlib.nullcontext}
     for side in (ours, numpy_side):  # steady state before timing
-        with settings[side]():
-            warm_up(side, WARMUP_S)
+        warm_up(side, WARMUP_S)
     jax_times, numpy_times = [], []
     for block in range(blocks):
         for side, times in ((ours, jax_times), (numpy_side, numpy_times)):
-            with settings[side]():
-                warm_up(side, BLOCK_WARMUP_S)
-                for call in range(calls):
-                    start = time.perf_counter()
-                    side(block * calls + call)
-                    times.append(time.perf_counter() - start)
+            warm_up(side, BLOCK_WARMUP_S)
+            for call in range(calls):
+                start = time.perf_counter()
+                side(block * calls + call)
+                times.append(time.perf_counter() - start)
     return statistics.median(jax_times), statistics.median(numpy_times) * len(bank), timed
 
 
@@ -290,6 +301,10 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
         "",
         f"{machine['date']}; {machine['cpu']} ({machine['cores']} cores, 1-min load {machine['load_average_1min']}); "
         f"JAX {machine['jax']} on {machine['backend']} ({machine['device']}).",
+        "",
+        "OpenBLAS on one thread: "
+        + ", ".join(pathlib.Path(p).name for p in machine.get("one_thread_blas", []))
+        + " (SciPy's, jaxlib's LAPACK); NumPy's keeps its default threads.",
         "",
         f"Goal configuration M={GOAL['M']}, N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']} (whole bank, median"
         + (
@@ -359,6 +374,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"no goal for {unknown}; choose among {list(GOALS)} or {list(SELECTIONS)}")
     machine = machine_stamp()
+    machine["one_thread_blas"] = pin_jax_lapack_threads()
     print(json.dumps(machine))
     goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=args.goal_numpy_models, names=names)
     sweep_rows = []
@@ -370,8 +386,7 @@ def main(argv=None):
     bank_rows = []
     if args.bank_models:
         numpy_per_model = {r["estimator"]: r["numpy_s"] / r["M"] for r in goal_rows}
-        with jax_threads():
-            bank_rows = time_large_bank(args.bank_models, names, args.bank_steps.split(","), numpy_per_model)
+        bank_rows = time_large_bank(args.bank_models, names, args.bank_steps.split(","), numpy_per_model)
     tag = args.tag or machine["backend"]
     RESULTS.mkdir(exist_ok=True)
     payload = dict(machine=machine, goal=goal_rows, sweep=sweep_rows, bank=bank_rows)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from parc_jax import estimators
-from parc_jax.estimators import _engine, _leep, _platform, _stats, reference
+from parc_jax.estimators import _engine, _leep, _platform, _stats, _tridiagonal, reference
 
 
 def _features(n, d, *, rank=None, decay=1.0, seed=0):
@@ -62,6 +62,37 @@ def test_top_eigh_matches_dense_eigh_converged_or_not():
         np.testing.assert_allclose(batched[0][i], expected, rtol=1e-4)
         residual = np.linalg.norm(g @ vectors - np.asarray(vectors) * np.asarray(values), axis=0)
         assert residual.max() <= 1e-5 * expected[0]
+
+
+@pytest.mark.parametrize("platform", ["cpu", "gpu"])  # the tridiagonal route (CPU, k > 32) and the filter
+def test_top_eigh_of_many_pairs_matches_float64(platform):
+    """k = 40 of a decaying spectrum, a flat one and one of rank 30 (a cluster of zero eigenvalues among the
+    wanted ones): float64 eigenvalues, small residuals, orthonormal vectors, in one bank and one at a time."""
+    rng = np.random.default_rng(4)
+    cases = [_features(300, 900, decay=0.7), rng.normal(size=(300, 2000)), _features(300, 900, rank=30)]
+    grams = jnp.stack([_stats.gram(jnp.asarray(x - x.mean(0), jnp.float32)) for x in cases])
+    with _platform.building_for(platform):
+        batched = jax.jit(jax.vmap(lambda g: _stats.top_eigh(g, 40)))(grams)
+        singles = [jax.jit(_stats.top_eigh, static_argnums=1)(g, 40) for g in grams]
+    for i, g in enumerate(np.asarray(grams, np.float64)):
+        expected = np.linalg.eigvalsh(g)[::-1][:40]
+        for values, vectors in (singles[i], (batched[0][i], batched[1][i])):
+            values, vectors = np.asarray(values, np.float64), np.asarray(vectors, np.float64)
+            np.testing.assert_allclose(values, expected, atol=1e-5 * expected[0])
+            residual = np.linalg.norm(g @ vectors - vectors * values, axis=0)
+            assert residual.max() <= 1e-5 * expected[0]
+            np.testing.assert_allclose(vectors.T @ vectors, np.eye(40), atol=1e-4)
+
+
+def test_tridiagonal_reflectors_are_the_reduction():
+    """Q T Q^T rebuilds g, with Q applied blockwise from the packed reflectors of the reduction."""
+    x = np.random.default_rng(5).normal(size=(150, 90)).astype(np.float32)
+    g = jnp.asarray(x @ x.T)
+    packed, diagonal, off_diagonal, taus = jax.lax.linalg.tridiagonal(g)
+    t = np.diag(diagonal) + np.diag(off_diagonal, 1) + np.diag(off_diagonal, -1)
+    q = np.asarray(_tridiagonal.apply_reflectors(packed, taus, jnp.eye(150)), np.float64)
+    np.testing.assert_allclose(q.T @ q, np.eye(150), atol=1e-5)
+    np.testing.assert_allclose(q @ t @ q.T, np.asarray(g, np.float64), atol=1e-4 * float(jnp.abs(g).max()))
 
 
 def test_parc_n_dims_agrees_with_float64_pca_parc():

@@ -122,6 +122,8 @@ TOP_EIGH_MAX_DEGREE = 12
 TOP_EIGH_TOLERANCE = 4e-6
 TOP_EIGH_MAX_GROWTH = 1e4
 TOP_EIGH_RESOLVED = 1e-6
+# On a CPU, more than TOP_EIGH_CPU_FILTER_MAX_K wanted pairs come from the tridiagonal form (`_tridiagonal`).
+TOP_EIGH_CPU_FILTER_MAX_K = 32
 
 
 def _descending_eigh(a: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -199,10 +201,14 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     spectra, where lambda_{p+1} ~ lambda_k) takes the dense `eigh` instead; in a bank only such models pay
     for it (`_engine.computed_unless`).
 
-    On a CPU the k pairs come from g's tridiagonal form instead (`_tridiagonal.top_eigh`: bisection and
-    inverse iteration for k eigenpairs, whatever the spectrum; for 8 matrices of 500 x 500 and k = 64 on
-    the 2-core VM, ~55 ms against ~100 ms for a dense `eigh` and ~170 ms for the filter on a flat spectrum,
-    which takes the dense fallback), checked by the same residual test, with the same dense fallback.
+    On a CPU, for k > TOP_EIGH_CPU_FILTER_MAX_K, the pairs come from g's tridiagonal form instead
+    (`_tridiagonal.top_eigh`: bisection and inverse iteration, a cost that does not depend on the spectrum),
+    checked by the same residual test, with the same dense fallback. The filter's block of 1.5 k vectors
+    makes its rounds costly for large k, and a flat spectrum below the k-th eigenvalue keeps it from
+    converging: for 8 Gram matrices of 500 x 500 (`benchmarks/estimators.py`'s bank, 36 class directions
+    above a flat bulk) on the 2-core VM, k = 64 took ~55 ms from the tridiagonal form, ~100 ms by dense
+    `eigh` and ~170 ms by the filter (all rounds, then the dense fallback); k = 32 ~46 ms from the
+    tridiagonal form and ~32 ms by the filter.
 
     Returns:
       (values [k], vectors [n, k]); eigenvalues of float32 noise may come out slightly negative.
@@ -210,7 +216,7 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     n = g.shape[0]
     if n <= TOP_EIGH_DENSE_MAX or k >= n // 2:
         return _dense_top_eigh(g, k)
-    if _platform.is_cpu():
+    if _platform.is_cpu() and k > TOP_EIGH_CPU_FILTER_MAX_K:
         values, vectors, converged = _tridiagonal.top_eigh(
             g, k, tolerance=TOP_EIGH_TOLERANCE, resolved=TOP_EIGH_RESOLVED
         )

@@ -11,9 +11,9 @@ larger part of its cost (at n = 500: ~3 ms of ~12 ms for the reduction). Here, a
    ITERATIONS times (tridiagonal LU with partial pivoting, near-zero pivots perturbed: LAPACK gtsv);
    each solve shrinks the components along the other eigenvectors i by |lambda_j - lambda_i| over the
    eigenvalue's own error (~ float32 eps x ||T|| after bisection),
-4. Rayleigh-Ritz of T on the span of the k vectors (orthonormalised through a Cholesky factor of their
-   k x k Gram matrix), which also resolves vectors of close eigenvalues that inverse iteration leaves
-   mixed,
+4. Rayleigh-Ritz of T on the span of the k vectors (orthonormalised through Cholesky factors of their
+   k x k Gram matrix, twice), which also resolves vectors of close eigenvalues that inverse iteration
+   leaves mixed,
 5. the Ritz vectors multiplied by Q, the reflectors applied in blocks of REFLECTOR_BLOCK as
    I - V T_b V^T, T_b^-1 = diag(1 / tau) + strictly_upper(V^T V) (the "UT transform": Joffrain, Low,
    Quintana-Orti, van de Geijn, Van Zee, "Accumulating Householder transformations, revisited", ACM TOMS
@@ -66,6 +66,14 @@ def apply_reflectors(packed: jax.Array, taus: jax.Array, y: jax.Array) -> jax.Ar
     return jax.lax.fori_loop(0, blocks, apply_block, y)
 
 
+def _orthonormalized(z: jax.Array) -> jax.Array:
+    """z R^-1 for z^T z = R^T R (Cholesky): orthonormal columns spanning z's. Twice (CholeskyQR2) they are
+    orthonormal to rounding for cond(z) up to ~1 / sqrt(float32 eps); NaN where z is numerically rank
+    deficient (vectors of a tight cluster that inverse iteration left parallel)."""
+    factor = jnp.linalg.cholesky(jnp.matmul(z.T, z, precision=HIGHEST))
+    return jax.lax.linalg.triangular_solve(factor, z, left_side=False, lower=True, transpose_a=True)
+
+
 def _times_tridiagonal(diagonal: jax.Array, off_diagonal: jax.Array, x: jax.Array) -> jax.Array:
     """T x for the symmetric tridiagonal T of `diagonal` [n] and `off_diagonal` [n - 1], x [n, k]."""
     zero = jnp.zeros_like(x[:1])
@@ -94,9 +102,7 @@ def top_eigh(g: jax.Array, k: int, *, tolerance: float, resolved: float) -> tupl
     for _ in range(ITERATIONS):
         z = jax.lax.linalg.tridiagonal_solve(lower, shifted, upper, z, perturb_singular=True)
         z = z / jnp.linalg.norm(z, axis=1, keepdims=True)
-    z = z[:, :, 0].T  # [n, k]
-    factor = jnp.linalg.cholesky(jnp.matmul(z.T, z, precision=HIGHEST))
-    basis = jax.lax.linalg.triangular_solve(factor, z, left_side=False, lower=True, transpose_a=True)
+    basis = _orthonormalized(_orthonormalized(z[:, :, 0].T))  # [n, k]
     t_basis = _times_tridiagonal(diagonal, off_diagonal, basis)
     theta, w = jnp.linalg.eigh(jnp.matmul(basis.T, t_basis, precision=HIGHEST), symmetrize_input=True)
     theta, w = theta[::-1], w[:, ::-1]
