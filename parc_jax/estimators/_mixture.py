@@ -134,7 +134,11 @@ def _maximization(x, resp, members, dims):
     gathered = x[rows]  # [K, m, w]
     means = jnp.einsum("km,kmw->kw", weights, gathered, precision=_stats.HIGHEST) / totals[:, None]
     a = jnp.sqrt(weights / totals[:, None])[..., None] * (gathered - means[:, None, :])
-    q, r = jnp.linalg.qr(jnp.swapaxes(a, 1, 2))  # a^T = q r: q [K, w, p], r [K, p, m]
+    q = jnp.linalg.qr(jnp.swapaxes(a, 1, 2))[0]  # a^T = q r: q [K, w, p]
+    # r = q^T a^T [K, p, m] from q, not from the QR's own r: the second QR then waits for the first's q.
+    # jaxlib's batched LAPACK kernels block an XLA:CPU pool thread each while they wait for their batch
+    # tasks in the same pool; two at once on a 2-thread pool never finish.
+    r = jnp.einsum("kwp,kmw->kpm", q, a, precision=_stats.HIGHEST)
     p = q.shape[2]
     eye = jnp.broadcast_to(jnp.eye(p, dtype=x.dtype), (num_components, p, p))
     t = jnp.linalg.qr(jnp.concatenate([jnp.swapaxes(r, 1, 2), math.sqrt(REG_COVAR) * eye], axis=1), mode="r")
