@@ -14,8 +14,9 @@ most MAX_ITER iterations), then the posteriors r_iv = p(v | x_i) of the fitted m
 Float32 form. With r_iv the posteriors, n_v = sum_i r_iv + 10 eps and mu_v the weighted means, let
 A_v [m, w] hold the rows sqrt(r_iv / n_v) (x_i - mu_v) of the m samples with r_iv > 0 (the members),
 so that C_v = A_v^T A_v + lambda I. Forming A_v^T A_v in float32 and factorising it fails: with ~3
-members in ~100 dimensions its null space is lambda = 1e-6 while its rounding errors are ~1e-4. Here
-nothing is squared: a Householder QR A_v^T = Q_v R_v (Q_v [w, p], p = min(m, w)) and a second one of
+members in ~100 dimensions its null space is lambda = 1e-6 while its rounding errors are ~1e-4 (at
+the goldens' feature scale). Here nothing is squared: a Householder QR A_v^T = Q_v R_v (Q_v [w, p],
+p = min(m, w)) and a second one of
 [R_v^T; sqrt(lambda) I_p] give an upper-triangular T_v with T_v^T T_v = R_v R_v^T + lambda I_p, and
 
     d^T C_v^-1 d = |T_v^-T Q_v^T d|^2 + |d - Q_v Q_v^T d|^2 / lambda,
