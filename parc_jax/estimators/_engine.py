@@ -189,6 +189,10 @@ def map_in_steps(one: Callable, xs, step: int):
     Never a vmap over a single model (which `lax.map` does for a step of 1 or a remainder of 1): XLA
     keeps the unit batch axis, which cost up to 3x (LEEP at N = 2000 on a CPU). Single models run the
     plain kernel instead.
+
+    The remainder waits for the full steps (`optimization_barrier` ties its input to their output): run
+    side by side, two batched LAPACK calls (jaxlib's QR, eigh, ...) each hold an XLA:CPU pool thread while
+    waiting for work queued in that pool, and on a 2-thread pool neither finishes.
     """
     m = jax.tree.leaves(xs)[0].shape[0]
     if step == 1 or m == 1:
@@ -196,6 +200,8 @@ def map_in_steps(one: Callable, xs, step: int):
     full = m - m % step
     parts = [jax.lax.map(one, jax.tree.map(lambda a: a[:full], xs), batch_size=step)] if full else []
     rest = jax.tree.map(lambda a: a[full:], xs)
+    if parts and m > full:
+        parts[0], rest = jax.lax.optimization_barrier((parts[0], rest))
     if m - full == 1:
         parts.append(jax.lax.map(one, rest))
     elif m - full > 1:
