@@ -7,6 +7,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import json  # noqa: E402
+import logging  # noqa: E402
 import pathlib  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -14,6 +15,20 @@ import pytest  # noqa: E402
 
 # Reference values computed with the original releases (see tests/data/golden/README.md).
 GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "golden"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """The root logger's handlers and level as they were before the test: a command's `main()` run in
+    the test process (`logging.basicConfig`) must not leave a handler on the test's captured stderr,
+    which is closed afterwards, nor INFO logging, for the tests that follow on the same worker."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
