@@ -17,6 +17,8 @@ The field's later estimators (SFDA, ETran, NCTI, PED, GBC, TransRate, LEAD, PACT
 probes) are timed the same way against the releases' algorithms in `reference` (goal x10 each);
 `--estimators field` selects them all, `all` every estimator with a goal.
 
+Both sides run with OpenBLAS on one thread (`OPENBLAS_NUM_THREADS=1` unless the variable is set).
+
 Prints a table of times and speed-ups, and writes JSON + Markdown under benchmarks/results/.
 
     python benchmarks/estimators.py               # the goal configuration + the sweep
@@ -36,16 +38,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import pathlib
 import statistics
 import sys
 import time
 
-import numpy as np
-import threadpoolctl
+# OpenBLAS on one thread on both sides, as `python -m parc_jax.score` runs (set the variable to override),
+# before NumPy loads it: XLA calls LAPACK (jaxlib's comes from SciPy's OpenBLAS) from its own thread pool,
+# and OpenBLAS threads inside those calls oversubscribe a small CPU (on the busy 2-core VM, GBC's bank call
+# took 0.1 s or, in spells, 1-4 s; TransRate's 0.06 s or 3 s). Limiting only SciPy's library through
+# threadpoolctl hung an XLA LAPACK call once NumPy's had run in between.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-# NumPy's BLAS, recorded before JAX and SciPy load theirs (`pin_jax_lapack_threads`).
-NUMPY_BLAS = {lib.filepath for lib in threadpoolctl.ThreadpoolController().lib_controllers}
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -182,27 +188,6 @@ def time_large_bank(m, names, steps, numpy_per_model, budget_s=20.0, max_calls=5
     return rows
 
 
-def pin_jax_lapack_threads():
-    """Put the BLAS libraries that SciPy loaded beside NumPy's on one thread, for the whole run; returns
-    their paths.
-
-    jaxlib takes its CPU LAPACK from `scipy.linalg.cython_lapack`, and XLA calls it from its own thread
-    pool: OpenBLAS threads inside those calls oversubscribe a small CPU (on the busy 2-core VM, GBC's bank
-    call took 0.1 s or, in spells, 1-4 s; TransRate's 0.06 s or 3 s). `python -m parc_jax.score` keeps
-    OpenBLAS on one thread for the same reason. Changing the count back and forth between the two sides'
-    blocks hung an XLA LAPACK call, so it is set once. NumPy's own library (the reference side's products
-    and `np.linalg`) keeps its default threads; the references that call `scipy.linalg` (SFDA, ETran's
-    LDA and PED: a generalised eigh) run on one thread. Where NumPy and SciPy share one library, both are
-    pinned.
-    """
-    import scipy.linalg  # noqa: F401  pylint: disable=import-outside-toplevel  (loads SciPy's BLAS)
-
-    controller = threadpoolctl.ThreadpoolController()
-    paths = [lib.filepath for lib in controller.lib_controllers if lib.filepath not in NUMPY_BLAS] or list(NUMPY_BLAS)
-    controller.select(filepath=paths).limit(limits=1)
-    return paths
-
-
 def time_side_by_side(name, bank, labels, c, *, blocks, calls, numpy_models):
     """Median bank time of parc_jax, and median time of one NumPy model scaled to M.
 
@@ -302,9 +287,7 @@ def markdown(machine, goal_rows, sweep_rows, bank_rows=()) -> str:
         f"{machine['date']}; {machine['cpu']} ({machine['cores']} cores, 1-min load {machine['load_average_1min']}); "
         f"JAX {machine['jax']} on {machine['backend']} ({machine['device']}).",
         "",
-        "OpenBLAS on one thread: "
-        + ", ".join(pathlib.Path(p).name for p in machine.get("one_thread_blas", []))
-        + " (SciPy's, jaxlib's LAPACK); NumPy's keeps its default threads.",
+        f"OPENBLAS_NUM_THREADS={machine.get('openblas_num_threads', 'unset')} (both sides).",
         "",
         f"Goal configuration M={GOAL['M']}, N={GOAL['N']}, D={GOAL['D']}, C={GOAL['C']} (whole bank, median"
         + (
@@ -374,7 +357,7 @@ def main(argv=None):
     if unknown:
         parser.error(f"no goal for {unknown}; choose among {list(GOALS)} or {list(SELECTIONS)}")
     machine = machine_stamp()
-    machine["one_thread_blas"] = pin_jax_lapack_threads()
+    machine["openblas_num_threads"] = os.environ["OPENBLAS_NUM_THREADS"]
     print(json.dumps(machine))
     goal_rows = run_config(*GOAL.values(), blocks=3, calls=args.calls, numpy_models=args.goal_numpy_models, names=names)
     sweep_rows = []
