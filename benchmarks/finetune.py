@@ -27,22 +27,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import median_seconds
 from sklearn.datasets import load_digits
 
 from parc_jax import data, finetune, models
 from parc_jax._io import machine_stamp
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
-
-
-def _median_seconds(fn, *args, repeats: int = 10) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def machine_rates() -> dict:
@@ -57,8 +48,8 @@ def machine_rates() -> dict:
         lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     )
     return {
-        "matmul_gflops": round(2 * 2048**3 / _median_seconds(matmul, a, b) / 1e9, 1),
-        "conv3x3_gflops": round(2 * 64 * 32 * 32 * 64 * 64 * 9 / _median_seconds(conv, x, w) / 1e9, 1),
+        "matmul_gflops": round(2 * 2048**3 / median_seconds(matmul, a, b, repeats=10)[0] / 1e9, 1),
+        "conv3x3_gflops": round(2 * 64 * 32 * 32 * 64 * 64 * 9 / median_seconds(conv, x, w, repeats=10)[0] / 1e9, 1),
     }
 
 

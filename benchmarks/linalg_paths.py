@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -30,6 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _timing import median_seconds  # noqa: E402
 
 from parc_jax._io import machine_stamp
 from parc_jax.estimators import _stats  # noqa: E402
@@ -68,16 +67,6 @@ def probes(batch, n, d, c, seed=0):
     return centers[:, labels] + 2.0 * jax.random.normal(jax.random.fold_in(key, 1), (batch, n, d))
 
 
-def time_route(fn, x, repeats=3):
-    out = jax.block_until_ready(fn(x))  # compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(x))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
@@ -96,13 +85,13 @@ def main(argv=None):
         fn = jax.jit(jax.vmap(route))
         row = dict(route=name)
         try:
-            row["batch8_s"], values = time_route(fn, small)
+            row["batch8_s"], values = median_seconds(fn, small)
             if name != "qr only":  # its diagonal is not the singular values
                 error = np.abs(np.asarray(values[:2], np.float64) - exact) / exact[:, :1]
                 row["max_rel_error"] = float(error.max())
             predicted = row["batch8_s"] / 8 * args.batch
             if large is not None and predicted < args.cap:
-                row[f"batch{args.batch}_s"] = time_route(fn, large)[0]
+                row[f"batch{args.batch}_s"] = median_seconds(fn, large)[0]
             elif large is not None:
                 row[f"batch{args.batch}_s_predicted"] = predicted
         except Exception as error:  # a route the backend lacks must not lose the others
