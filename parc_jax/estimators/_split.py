@@ -10,7 +10,7 @@ then can never be predicted). The score is the test accuracy x100.
   (the smallest label on a tie, no fractional credit; scikit-learn's `KNeighborsClassifier`).
 * split logistic: multinomial logistic regression over the classes present in the training half,
   c * sum CE + 1/2 ||W||^2 with c = 1 and an unpenalised intercept, solved to convergence
-  (`_logistic.fit_multinomial`); prediction argmax W^T x + b. The release caps lbfgs at 20 iterations
+  (`_softmax_regression.fit`); prediction argmax W^T x + b. The release caps lbfgs at 20 iterations
   with tol 0.1, which gives scikit-learn-version-dependent numbers (up to 59 points apart); the optimum
   does not depend on the solver.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from parc_jax.estimators import _engine, _knn, _labels, _logistic, _stats, _validation
+from parc_jax.estimators import _engine, _knn, _labels, _softmax_regression, _stats, _validation
 
 
 def train_size(n: int) -> int:
@@ -44,18 +44,24 @@ def _split_knn_kernel(features, labels, *, num_classes, k, n_dims):
 
 
 def _split_logistic_kernel(features, labels, *, num_classes, n_dims):
-    """Fit in the basis of the training half's principal axes: W = V Z loses nothing (the optimal W
-    lies in the row span of the training features, the rest only adds penalty), the columns U S are
-    orthogonal (the solver's diagonal preconditioner is then close to the Hessian), and for D > N the
-    unknowns shrink from D x C to (N / 2) x C."""
+    """Fit in the training half's Gram coordinates (`_softmax_regression.training_coordinates`): for
+    D > N the unknowns shrink from D x C to (N / 2) x C, and the test rows map through their products
+    with the training rows."""
     n_train = train_size(features.shape[0])
     x = _stats.reduce_dims(jnp.asarray(features, jnp.float32), n_dims)
     train, test, train_labels = x[:n_train], x[n_train:], labels[:n_train]
     mean = train.mean(axis=0)  # the unpenalised intercept absorbs any shift
-    u, s, vt = jnp.linalg.svd(train - mean, full_matrices=False)
+    coordinates, test_coordinates = _softmax_regression.training_coordinates(train - mean, test - mean)
     present = jnp.bincount(train_labels, length=num_classes) > 0
-    params = _logistic.fit_multinomial(u * s, train_labels, present)
-    test_logits = _logistic.logits(_stats.matmul(test - mean, vt.T), params, present)
+    fit = _softmax_regression.fit(
+        coordinates,
+        train_labels,
+        jnp.ones((n_train,), jnp.float32),
+        num_classes=num_classes,
+        l2=1.0 / n_train,  # c sum CE + 1/2 ||W||^2 with c = 1, divided by n_train
+        class_mask=present,
+    )
+    test_logits = _softmax_regression.masked_logits(test_coordinates, fit.weights, fit.bias, present)
     return _accuracy(_stats.first_argmax(test_logits), labels[n_train:])
 
 
