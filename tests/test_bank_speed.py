@@ -5,17 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+from _synthetic import class_clusters
 
 from parc_jax import estimators, models
 from parc_jax.bank import VARIANTS, ProbeRecord, _entries, _ranking, write_probe_file
 from parc_jax.estimators import _engine
 from parc_jax.extract import ProbeSet
-
-
-def _features(n, d, num_classes, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % num_classes
-    return (rng.normal(size=(num_classes, d))[labels] + rng.normal(size=(n, d))).astype(np.float32), labels
 
 
 def test_score_records_shares_programs_across_widths_and_keeps_every_score(monkeypatch):
@@ -24,7 +19,7 @@ def test_score_records_shares_programs_across_widths_and_keeps_every_score(monke
     widths = (40, 48, 56, 64, 72, 96, 112, 120)
     records = []
     for m, d in enumerate(widths):
-        x, labels = _features(50, d, 5, seed=m)
+        x, labels = class_clusters(50, d, 5, seed=m)
         probs = np.full((50, 3), 1 / 3, np.float32)
         records.append(ProbeRecord(f"m{m}", ProbeSet(x, probs, labels)))
     seen = {}
@@ -47,7 +42,7 @@ def test_score_records_shares_programs_across_widths_and_keeps_every_score(monke
 def test_ranking_probe_files_imports_neither_the_model_zoo_nor_the_datasets(tmp_path):
     paths = []
     for m in range(2):
-        x, labels = _features(30, 8, 3, seed=m)
+        x, labels = class_clusters(30, 8, 3, seed=m)
         path = tmp_path / f"m{m}.npz"
         write_probe_file(path, ProbeRecord(f"m{m}", ProbeSet(x, np.full((30, 4), 0.25, np.float32), labels)))
         paths.append(str(path))

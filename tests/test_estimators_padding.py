@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 import pytest
+from _synthetic import class_clusters
 
 from parc_jax import estimators
 from parc_jax.estimators import _engine
@@ -16,12 +17,6 @@ LABEL_FEATURE_ESTIMATORS = [
     and estimators.spec(name).combine is None
 ]
 OPTIONS = [{}, {"n_dims": 8}, {"shrinkage": True}]
-
-
-def _features(n, d, num_classes, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % num_classes
-    return (rng.normal(size=(num_classes, d))[labels] + rng.normal(size=(n, d))).astype(np.float32), labels
 
 
 def _cases():
@@ -41,7 +36,7 @@ def _score(name, x, labels, options):
 def test_zero_padding_changes_no_score_where_the_engine_pads(name, options):
     """Appending zero columns (40 -> 90, past N = 60: the Gram matrices change side) keeps the score of
     every estimator the engine pads."""
-    x, labels = _features(60, 40, 4)
+    x, labels = class_clusters(60, 40, 4)
     padded = np.pad(x, ((0, 0), (0, 50)))
     spec = estimators.spec(name)
     if spec.takes_width:  # the kernel needs the true width: through the bank path, as run_bank passes it
@@ -55,7 +50,7 @@ def test_zero_padding_changes_no_score_where_the_engine_pads(name, options):
 def test_zero_columns_do_change_the_estimators_padded_only_with_care(name, options):
     """PARC on all features and the shrunk H-score see zero columns (never padded); LogME does unless
     told the true width."""
-    x, labels = _features(60, 40, 4)
+    x, labels = class_clusters(60, 40, 4)
     padded = np.pad(x, ((0, 0), (0, 50)))
     assert (name == "logme") == _engine.pads_exactly(estimators.spec(name), 40, options)
     plain, wide = _score(name, x, labels, options), _score(name, padded, labels, options)
@@ -91,7 +86,7 @@ def test_mixed_width_bank_runs_in_few_programs_with_the_scores_of_single_calls(n
     widths = (20, 24, 45, 61, 90, 240)
     bank, labels = [], None
     for m, d in enumerate(widths):
-        x, labels = _features(100, d, 4, seed=m)
+        x, labels = class_clusters(100, d, 4, seed=m)
         bank.append(x)
     shapes = []
     score_bank = _engine._score_bank

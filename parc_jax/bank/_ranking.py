@@ -308,12 +308,12 @@ def rank_bank(
     records = list(records)
     if not records:
         raise ValueError("no probe sets to rank")
-    labels = _shared_labels(records)
     if num_classes is None:
         stated = {r.num_classes for r in records if r.num_classes is not None}
         if len(stated) > 1:
             raise ValueError(f"probe files disagree on num_classes: {sorted(stated)}")
-        num_classes = stated.pop() if stated else int(np.max(labels)) + 1
+        # the records' labels are checked to agree by score_records
+        num_classes = stated.pop() if stated else int(np.max(records[0].probe.labels)) + 1
     timings: dict[str, Timing] = {}
     scores = score_records(records, parse_estimators(list(estimators)), num_classes, timings=timings)
     seconds = {name: timings[name].seconds[-1] for name in scores}
