@@ -34,7 +34,7 @@ from parc_jax.estimators import _stats
 MAX_STEPS = 100
 TOLERANCE = 1e-5
 MASKED_LOGIT = -1e30
-MEMORY = 10  # L-BFGS curvature pairs
+MEMORY = 6  # L-BFGS curvature pairs
 MAX_HALVINGS = 30
 NEWTON_LINE_STEPS = 3
 ARMIJO = 1e-4
@@ -47,6 +47,7 @@ class Fit(NamedTuple):
     bias: jax.Array  # [C]
     loss: jax.Array  # scalar, L at the solution
     logits: jax.Array  # [rows, C], masked classes at MASKED_LOGIT
+    steps: jax.Array  # L-BFGS steps taken
 
 
 class _Problem(NamedTuple):
@@ -65,9 +66,12 @@ class _Problem(NamedTuple):
         cross_entropy = -jnp.sum(self.row_weights * jnp.sum(self.one_hot * log_p, axis=1))
         return cross_entropy + 0.5 * jnp.sum(self.penalty * v * v)
 
-    def gradient(self, logits, v):
-        residual = jax.nn.softmax(self.masked(logits), axis=1) - self.one_hot
-        return _stats.matmul(self.design_t, self.row_weights[:, None] * residual) + self.penalty * v
+    def probabilities(self, logits):
+        return jax.nn.softmax(self.masked(logits), axis=1)
+
+    def gradient(self, probs, v):
+        residual = self.row_weights[:, None] * (probs - self.one_hot)
+        return _stats.matmul(self.design_t, residual) + self.penalty * v
 
     def masked(self, logits):
         return logits if self.class_mask is None else jnp.where(self.class_mask, logits, MASKED_LOGIT)
@@ -77,6 +81,7 @@ class _State(NamedTuple):
     step: jax.Array
     v: jax.Array  # [k + 1, C]
     logits: jax.Array  # design @ v, carried along the steps
+    probs: jax.Array  # their softmax
     value: jax.Array
     grad: jax.Array
     s: jax.Array  # [MEMORY, k + 1, C] the last steps v_{t+1} - v_t (ring buffer, newest at `head`)
@@ -109,49 +114,59 @@ def _direction(state: _State) -> jax.Array:
     return -r
 
 
-def _along(problem: _Problem, state: _State, direction, logits_direction, t):
-    """phi(t) = L(V + t d) and its first two derivatives, from the logits alone (no product with the design):
+def _derivatives_along(problem: _Problem, probs, v, direction, logits_direction):
+    """phi'(t) and phi''(t) of phi(t) = L(V + t d) at the point with softmax `probs` and variables v:
 
-    phi'(t)  = sum_i w_i (p_i - y_i) . dz_i + sum_j penalty_j (V_j + t d_j) . d_j
+    phi'(t)  = sum_i w_i (p_i - y_i) . dz_i + sum_j penalty_j v_j . d_j
     phi''(t) = sum_i w_i (p_i . dz_i^2 - (p_i . dz_i)^2) + sum_j penalty_j ||d_j||^2      (dz = design d).
     """
+    moved = jnp.sum(probs * logits_direction, axis=1)
+    first = jnp.sum(problem.row_weights * (moved - jnp.sum(problem.one_hot * logits_direction, axis=1)))
+    second = jnp.sum(problem.row_weights * (jnp.sum(probs * logits_direction**2, axis=1) - moved**2))
+    return first + jnp.sum(problem.penalty * v * direction), second + jnp.sum(problem.penalty * direction**2)
+
+
+def _along(problem: _Problem, state: _State, direction, logits_direction, t):
+    """(phi(t), phi'(t), phi''(t)), from the logits alone: no product with the design."""
     v = state.v + t * direction
     log_p = jax.nn.log_softmax(problem.masked(state.logits + t * logits_direction), axis=1)
-    p = jnp.exp(log_p)
-    moved = jnp.sum(p * logits_direction, axis=1)
     value = -jnp.sum(problem.row_weights * jnp.sum(problem.one_hot * log_p, axis=1)) + 0.5 * jnp.sum(
         problem.penalty * v * v
     )
-    first = jnp.sum(problem.row_weights * (moved - jnp.sum(problem.one_hot * logits_direction, axis=1)))
-    second = jnp.sum(problem.row_weights * (jnp.sum(p * logits_direction**2, axis=1) - moved**2))
-    return value, first + jnp.sum(problem.penalty * v * direction), second + jnp.sum(problem.penalty * direction**2)
+    return value, *_derivatives_along(problem, jnp.exp(log_p), v, direction, logits_direction)
+
+
+def _newton_guess(t, first, second, lo, hi):
+    """The Newton step t - phi'/phi'' if inside the bracket (lo, hi), else its midpoint (twice t while
+    no point with phi' > 0 is known)."""
+    guess = t - first / jnp.maximum(second, jnp.finfo(jnp.float32).tiny)
+    fallback = jnp.where(jnp.isfinite(hi), (lo + hi) / 2, 2 * jnp.maximum(t, 1.0))
+    return jnp.where((guess > lo) & (guess < hi), guess, fallback)
 
 
 def _lbfgs_step(problem: _Problem, state: _State) -> _State:
-    """One L-BFGS step along d = -H grad. The step length t comes from safeguarded Newton steps on the
-    convex phi(t) = L(V + t d) from t = 0 (each kept inside the bracket [lo, hi] of the points with
-    phi' < 0 and phi' > 0 seen so far, else the bracket's midpoint or twice t), the best point seen
-    kept, then halved until the Armijo condition holds. The logits move by t (design d), so the line
-    search costs no product with the design: a step costs two (design d and design^T residual)."""
+    """One L-BFGS step along d = -H grad. The step length t comes from NEWTON_LINE_STEPS safeguarded
+    Newton steps on the convex phi(t) = L(V + t d) from t = 0 (each kept inside the bracket [lo, hi] of
+    the points with phi' < 0 and phi' > 0 seen so far), the best point seen kept, then halved until the
+    Armijo condition holds. The logits move by t (design d), so the line search costs no product with
+    the design: a step costs two (design d and design^T residual)."""
     direction = _direction(state)
     logits_direction = _stats.matmul(problem.design, direction)
     slope = jnp.vdot(state.grad, direction)
     slack = 8 * jnp.finfo(jnp.float32).eps * jnp.abs(state.value)  # float32 rounding of the objective itself
+    zero, infinity = jnp.float32(0.0), jnp.float32(jnp.inf)
+    first, second = _derivatives_along(problem, state.probs, state.v, direction, logits_direction)
 
     def newton(carry, _):
         t, lo, hi, best_t, best_value = carry
         value, first, second = _along(problem, state, direction, logits_direction, t)
-        better = (t > 0) & (value < best_value)
+        better = value < best_value
         best_t, best_value = jnp.where(better, t, best_t), jnp.where(better, value, best_value)
         lo, hi = jnp.where(first < 0, t, lo), jnp.where(first < 0, hi, t)
-        guess = t - first / jnp.maximum(second, jnp.finfo(jnp.float32).tiny)
-        fallback = jnp.where(jnp.isfinite(hi), (lo + hi) / 2, 2 * jnp.maximum(t, 1.0))
-        inside = (guess > lo) & (guess < hi)
-        return (jnp.where(inside, guess, fallback), lo, hi, best_t, best_value), None
+        return (_newton_guess(t, first, second, lo, hi), lo, hi, best_t, best_value), None
 
-    zero, infinity = jnp.float32(0.0), jnp.float32(jnp.inf)
-    start = (zero, zero, infinity, jnp.float32(1.0), infinity)
-    (t, _, _, best_t, best_value), _ = jax.lax.scan(newton, start, None, length=NEWTON_LINE_STEPS)
+    start = (_newton_guess(zero, first, second, zero, infinity), zero, infinity, zero, infinity)
+    (t, _, _, best_t, best_value), _ = jax.lax.scan(newton, start, None, length=NEWTON_LINE_STEPS - 1)
     # Halving starts from the best evaluated point, or, when none decreased phi, from the last guess
     # (entered as twice it at an infinite value: the loop's first halving evaluates it).
     decreased = best_value < state.value
@@ -170,7 +185,8 @@ def _lbfgs_step(problem: _Problem, state: _State) -> _State:
     t = jnp.where(progressed, t, 0.0)
     v = state.v + t * direction
     logits = state.logits + t * logits_direction
-    grad = problem.gradient(logits, v)
+    probs = problem.probabilities(logits)
+    grad = problem.gradient(probs, v)
     s, y = t * direction, grad - state.grad
     curvature = jnp.vdot(s, y)
     keep = curvature > 1e-10 * jnp.sqrt(jnp.vdot(s, s) * jnp.vdot(y, y))  # convex: holds unless the step is tiny
@@ -179,6 +195,7 @@ def _lbfgs_step(problem: _Problem, state: _State) -> _State:
         step=state.step + 1,
         v=v,
         logits=logits,
+        probs=probs,
         value=jnp.where(progressed, value, state.value),
         grad=grad,
         s=state.s.at[head].set(jnp.where(keep, s, state.s[head])),
@@ -251,12 +268,14 @@ def fit(
     )
     v = jnp.zeros((k + 1, num_classes), jnp.float32)
     logits = jnp.zeros((rows, num_classes), jnp.float32)
-    grad = problem.gradient(logits, v)
+    probs = problem.probabilities(logits)
+    grad = problem.gradient(probs, v)
     buffer = jnp.zeros((MEMORY, k + 1, num_classes), jnp.float32)
     start = _State(
         step=jnp.int32(0),
         v=v,
         logits=logits,
+        probs=probs,
         value=problem.loss(logits, v),
         grad=grad,
         s=buffer,
@@ -270,7 +289,8 @@ def fit(
     def keep_going(state):
         return (state.step < max_steps) & state.progressed & (jnp.sqrt(jnp.vdot(state.grad, state.grad)) > threshold)
 
-    v = jax.lax.while_loop(keep_going, functools.partial(_lbfgs_step, problem), start).v
+    final = jax.lax.while_loop(keep_going, functools.partial(_lbfgs_step, problem), start)
+    v = final.v
     logits = _stats.matmul(problem.design, v)  # afresh: the carried logits drift by rounding
     weights, bias = v[:k] * scale[:k, None], v[k] * scale[k]
-    return Fit(weights, bias, problem.loss(logits, v), problem.masked(logits))
+    return Fit(weights, bias, problem.loss(logits, v), problem.masked(logits), final.step)
