@@ -32,6 +32,16 @@ def row_blocks(x: jax.Array, k: int) -> tuple[list[jax.Array], list[int]]:
     return [x[start:stop] for start, stop in zip(edges, edges[1:])], edges
 
 
+def column_mean(x: jax.Array) -> jax.Array:
+    """The mean of the rows of x [N, D], as a product (1 / N) 1^T x.
+
+    Ahead of a product of the centred x with itself, XLA:CPU fuses a `mean` reduction into the product's
+    fusion, which then ran slower: for 8 centred Gram matrices of 500 x 2048 on the 2-core VM (2026-12,
+    side by side), 34 ms against 27 ms with the mean as a product.
+    """
+    return matmul(jnp.full((x.shape[0],), 1.0 / x.shape[0], x.dtype), x)
+
+
 def gram(x: jax.Array) -> jax.Array:
     """x x^T [N, N] at full float32 precision, exactly symmetric (the product averaged with its transpose).
 
@@ -264,9 +274,9 @@ def exact_pca(x: jax.Array, n_dims: int, *, signed: bool = True) -> jax.Array:
 
     Returns the scores [N, n_dims].
     """
-    centered = jnp.asarray(x, jnp.float32)
-    centered = centered - centered.mean(axis=0)
-    n, d = centered.shape
+    x = jnp.asarray(x, jnp.float32)
+    n, d = x.shape
+    centered = x - column_mean(x)
     if n <= d:
         sigma, u = top_eigh(gram(centered), n_dims)
         scores = u * jnp.sqrt(jnp.maximum(sigma, 0.0))
