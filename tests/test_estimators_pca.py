@@ -88,7 +88,7 @@ def test_tridiagonal_reflectors_are_the_reduction():
     """Q T Q^T rebuilds g, with Q applied blockwise from the packed reflectors of the reduction."""
     x = np.random.default_rng(5).normal(size=(150, 90)).astype(np.float32)
     g = jnp.asarray(x @ x.T)
-    packed, diagonal, off_diagonal, taus = jax.lax.linalg.tridiagonal(g)
+    packed, diagonal, off_diagonal, taus = jax.lax.linalg.tridiagonal(g, lower=False)
     t = np.diag(diagonal) + np.diag(off_diagonal, 1) + np.diag(off_diagonal, -1)
     q = np.asarray(_tridiagonal.apply_reflectors(packed, taus, jnp.eye(150)), np.float64)
     np.testing.assert_allclose(q.T @ q, np.eye(150), atol=1e-5)
