@@ -216,9 +216,9 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     checked by the same residual test, with the same dense fallback. The filter's block of 1.5 k vectors
     makes its rounds costly for large k, and a flat spectrum below the k-th eigenvalue keeps it from
     converging: for 8 Gram matrices of 500 x 500 (`benchmarks/estimators.py`'s bank, 36 class directions
-    above a flat bulk) on the 2-core VM, k = 64 took ~55 ms from the tridiagonal form, ~100 ms by dense
-    `eigh` and ~170 ms by the filter (all rounds, then the dense fallback); k = 32 ~46 ms from the
-    tridiagonal form and ~32 ms by the filter.
+    above a flat bulk) on the 2-core VM (2026-12, side by side), k = 64 took ~35 ms from the tridiagonal
+    form, ~75 ms by dense `eigh` and ~115 ms by the filter (all rounds, then the dense fallback); k = 32
+    ~30 ms from the tridiagonal form and ~33 ms by the filter.
 
     Returns:
       (values [k], vectors [n, k]); eigenvalues of float32 noise may come out slightly negative.
