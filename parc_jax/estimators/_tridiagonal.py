@@ -14,12 +14,13 @@ larger part of its cost (at n = 500: ~3 ms of ~12 ms for the reduction). Here, a
    |lambda_j - lambda_i| over the eigenvalue's own error (~ float32 eps x ||T|| after bisection). The k
    shifted matrices are factored once by tridiagonal LU with partial pivoting, pivots below eps ||T||
    raised to it (LAPACK gttrf and stein), in one scan over the n rows whose steps act on all k systems
-   together (`_factor_shifted`, `_solve_factored`),
+   together (`_factor_shifted`, `_solve_factored`): for 8 matrices of 500 x 500 and k = 64, 3.6 ms against
+   10.3 ms for two `tridiagonal_solve(perturb_singular=True)` calls (LAPACK, one system at a time),
 4. Rayleigh-Ritz of T on the span of the k vectors (orthonormalised through Cholesky factors of their
    k x k Gram matrix, twice), which also resolves vectors of close eigenvalues that inverse iteration
    leaves mixed,
-5. the Ritz vectors multiplied by Q, the reflectors applied in blocks of REFLECTOR_BLOCK as
-   I - V T_b V^T, T_b^-1 = diag(1 / tau) + strictly_upper(V^T V) (the "UT transform": Joffrain, Low,
+5. the Ritz vectors multiplied by Q (`apply_reflectors`), the reflectors applied in blocks of REFLECTOR_BLOCK
+   through I - V T_b V^T, T_b^-1 = diag(1 / tau) + strictly_upper(V^T V) (the "UT transform": Joffrain, Low,
    Quintana-Orti, van de Geijn, Van Zee, "Accumulating Householder transformations, revisited", ACM TOMS
    2006).
 
