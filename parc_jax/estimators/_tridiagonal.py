@@ -14,8 +14,8 @@ larger part of its cost (at n = 500: ~3 ms of ~12 ms for the reduction). Here, a
    |lambda_j - lambda_i| over the eigenvalue's own error (~ float32 eps x ||T|| after bisection). The k
    shifted matrices are factored once by tridiagonal LU with partial pivoting, pivots below eps ||T||
    raised to it (LAPACK gttrf and stein), in one scan over the n rows whose steps act on all k systems
-   together (`_factor_shifted`, `_solve_factored`): for 8 matrices of 500 x 500 and k = 64, 3.6 ms against
-   10.3 ms for two `tridiagonal_solve(perturb_singular=True)` calls (LAPACK, one system at a time),
+   together (`_factor_shifted`, `_solve_factored`): for 8 matrices of 500 x 500 and k = 64, 3.7 ms against
+   11.0 ms for two `tridiagonal_solve(perturb_singular=True)` calls (LAPACK, one system at a time),
 4. Rayleigh-Ritz of T on the span of the k vectors (orthonormalised through Cholesky factors of their
    k x k Gram matrix, twice), which also resolves vectors of close eigenvalues that inverse iteration
    leaves mixed,
@@ -46,7 +46,7 @@ def apply_reflectors(packed: jax.Array, taus: jax.Array, y: jax.Array) -> jax.Ar
     The blocks of REFLECTOR_BLOCK reflectors H_s ... H_{e-1}, written I - V T_b V^T (T_b upper triangular),
     are applied first to last as their transposes H_{e-1} ... H_s = I - V T_b^T V^T, each to the rows down to
     its last nonzero row (static slices, about half the flops of full-height blocks). Unrolled: for 8
-    matrices of 500 x 500 and y [500, 64] on the 2-core VM (2026-12, side by side), 4.7 ms against 10.6 ms
+    matrices of 500 x 500 and y [500, 64] on the 2-core VM (2026-12, side by side), 4.7 ms against 10.7 ms
     for one `fori_loop` step over full-height blocks, for ~0.5 s more compilation.
     """
     n = packed.shape[0]
