@@ -88,11 +88,45 @@ def test_tridiagonal_reflectors_are_the_reduction():
     """Q T Q^T rebuilds g, with Q applied blockwise from the packed reflectors of the reduction."""
     x = np.random.default_rng(5).normal(size=(150, 90)).astype(np.float32)
     g = jnp.asarray(x @ x.T)
-    packed, diagonal, off_diagonal, taus = jax.lax.linalg.tridiagonal(g)
+    packed, diagonal, off_diagonal, taus = jax.lax.linalg.tridiagonal(g, lower=False)
     t = np.diag(diagonal) + np.diag(off_diagonal, 1) + np.diag(off_diagonal, -1)
     q = np.asarray(_tridiagonal.apply_reflectors(packed, taus, jnp.eye(150)), np.float64)
     np.testing.assert_allclose(q.T @ q, np.eye(150), atol=1e-5)
     np.testing.assert_allclose(q @ t @ q.T, np.asarray(g, np.float64), atol=1e-4 * float(jnp.abs(g).max()))
+
+
+def test_shifted_tridiagonal_lu_solves_with_row_swaps():
+    """The k shifted systems (T - lambda_j I) x = b, factored together, match a float64 solve, also where a
+    zero diagonal forces row swaps (elimination without pivoting would divide by 0 at the first step)."""
+    rng = np.random.default_rng(6)
+    n, k = 40, 3
+    off_diagonal = rng.uniform(0.5, 2.0, n - 1)
+    shifts = np.array([0.0, 0.3, -1.7])
+    for diagonal in (np.zeros(n), rng.normal(size=n) * 3):
+        t = np.diag(diagonal) + np.diag(off_diagonal, 1) + np.diag(off_diagonal, -1)
+        b = rng.normal(size=(n, k))
+        lu = _tridiagonal._factor_shifted(
+            jnp.asarray(diagonal[:, None] - shifts[None, :], jnp.float32), jnp.asarray(off_diagonal, jnp.float32), 1e-30
+        )
+        ours = np.asarray(_tridiagonal._solve_factored(lu, jnp.asarray(b, jnp.float32)), np.float64)
+        expected = np.stack([np.linalg.solve(t - s * np.eye(n), b[:, j]) for j, s in enumerate(shifts)], axis=1)
+        np.testing.assert_allclose(ours, expected, atol=1e-4 * np.abs(expected).max())
+        if not diagonal.any():
+            assert bool(np.asarray(lu[4])[0, 0])  # the zero shift swapped rows 0 and 1
+
+
+def test_tridiagonal_route_converges_without_the_dense_fallback():
+    """Inverse iteration and Rayleigh-Ritz alone reach the residual tolerance on a decaying and on a flat
+    spectrum (the route's flag; `top_eigh` would hide a failure behind its dense fallback)."""
+    rng = np.random.default_rng(4)
+    for x in (_features(300, 900, decay=0.7), rng.normal(size=(300, 2000))):
+        g = _stats.gram(jnp.asarray(x - x.mean(0), jnp.float32))
+        values, vectors, converged = _tridiagonal.top_eigh(
+            g, 40, tolerance=_stats.TOP_EIGH_TOLERANCE, resolved=_stats.TOP_EIGH_RESOLVED
+        )
+        assert bool(converged)
+        expected = np.linalg.eigvalsh(np.asarray(g, np.float64))[::-1][:40]
+        np.testing.assert_allclose(values, expected, atol=1e-5 * expected[0])
 
 
 def test_parc_n_dims_agrees_with_float64_pca_parc():

@@ -32,6 +32,16 @@ def row_blocks(x: jax.Array, k: int) -> tuple[list[jax.Array], list[int]]:
     return [x[start:stop] for start, stop in zip(edges, edges[1:])], edges
 
 
+def column_mean(x: jax.Array) -> jax.Array:
+    """The mean of the rows of x [N, D], as a product (1 / N) 1^T x.
+
+    Ahead of a product of the centred x with itself, XLA:CPU fuses a `mean` reduction into the product's
+    fusion, which then ran slower: for 8 centred Gram matrices of 500 x 2048 on the 2-core VM (2026-12,
+    side by side), 35 ms against 25 ms with the mean as a product (24 ms for the product of x itself).
+    """
+    return matmul(jnp.full((x.shape[0],), 1.0 / x.shape[0], x.dtype), x)
+
+
 def gram(x: jax.Array) -> jax.Array:
     """x x^T [N, N] at full float32 precision, exactly symmetric (the product averaged with its transpose).
 
@@ -206,9 +216,9 @@ def top_eigh(g: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     checked by the same residual test, with the same dense fallback. The filter's block of 1.5 k vectors
     makes its rounds costly for large k, and a flat spectrum below the k-th eigenvalue keeps it from
     converging: for 8 Gram matrices of 500 x 500 (`benchmarks/estimators.py`'s bank, 36 class directions
-    above a flat bulk) on the 2-core VM, k = 64 took ~55 ms from the tridiagonal form, ~100 ms by dense
-    `eigh` and ~170 ms by the filter (all rounds, then the dense fallback); k = 32 ~46 ms from the
-    tridiagonal form and ~32 ms by the filter.
+    above a flat bulk) on the 2-core VM (2026-12, side by side), k = 64 took ~35 ms from the tridiagonal
+    form, ~75 ms by dense `eigh` and ~115 ms by the filter (all rounds, then the dense fallback); k = 32
+    ~30 ms from the tridiagonal form and ~33 ms by the filter.
 
     Returns:
       (values [k], vectors [n, k]); eigenvalues of float32 noise may come out slightly negative.
@@ -264,9 +274,9 @@ def exact_pca(x: jax.Array, n_dims: int, *, signed: bool = True) -> jax.Array:
 
     Returns the scores [N, n_dims].
     """
-    centered = jnp.asarray(x, jnp.float32)
-    centered = centered - centered.mean(axis=0)
-    n, d = centered.shape
+    x = jnp.asarray(x, jnp.float32)
+    n, d = x.shape
+    centered = x - column_mean(x)
     if n <= d:
         sigma, u = top_eigh(gram(centered), n_dims)
         scores = u * jnp.sqrt(jnp.maximum(sigma, 0.0))
