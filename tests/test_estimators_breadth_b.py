@@ -148,7 +148,15 @@ def test_transrate_row_and_column_routes_agree():
     features, _, labels, c = _problem(seed=3, n=40, d=30)
     centered = features - features.mean(axis=0)
     counts = np.bincount(labels, minlength=c)
-    args = jax.numpy.asarray(centered), jax.numpy.asarray(labels), jax.numpy.asarray(counts, np.float32), 1e-4, c
+    whole = centered.T @ centered  # the kernel's Gram of the smaller side (N > D here)
+    args = (
+        jax.numpy.asarray(centered),
+        jax.numpy.asarray(whole),
+        jax.numpy.asarray(labels),
+        jax.numpy.asarray(counts, np.float32),
+        1e-4,
+        c,
+    )
     exact = [
         np.linalg.slogdet(
             np.eye(30) + centered[labels == k].T.astype(np.float64) @ centered[labels == k] / (counts[k] * 1e-4)
