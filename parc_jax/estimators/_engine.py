@@ -187,9 +187,10 @@ def after(value, dependency):
 
     For the LAPACK calls of batched kernels: on XLA:CPU (jaxlib 0.10, 2-core VM) two batched Cholesky
     factorisations or triangular solves that may run side by side, e.g. in one step of a bank's
-    `lax.map`, hang the program in most runs (every pool thread idle, nothing left running). XLA:CPU
-    drops `optimization_barrier`, so the dependency is a data one: an exact 0 (0 x a flag of whether
-    the first entry of each dependency leaf is NaN, which XLA does not fold) added to every leaf.
+    `lax.map`, hang the program in most runs (every pool thread idle, nothing left running). An
+    `optimization_barrier` between them did not prevent it (XLA:CPU removed it), so the dependency is a
+    data one: an exact 0 (0 x a flag of whether the first entry of each dependency leaf is NaN, which
+    XLA does not fold) added to every leaf.
     """
     flags = [jnp.isnan(jnp.ravel(leaf)[0]) for leaf in jax.tree.leaves(dependency)]
     zero = 0.0 * jnp.any(jnp.stack(flags)).astype(jnp.float32)
@@ -205,8 +206,8 @@ def map_in_steps(one: Callable, xs, step: int):
     keeps the unit batch axis, which cost up to 3x (LEEP at N = 2000 on a CPU). Single models run the
     plain kernel instead.
 
-    The remainder waits for the full steps (`after`): two batched LAPACK calls side by side can hang
-    XLA:CPU.
+    The remainder waits for the full steps (`optimization_barrier` ties its input to their output): run
+    side by side, batched LAPACK calls of the two can hang XLA:CPU's 2-thread pool (see `after`).
     """
     m = jax.tree.leaves(xs)[0].shape[0]
     if step == 1 or m == 1:
@@ -215,7 +216,7 @@ def map_in_steps(one: Callable, xs, step: int):
     parts = [jax.lax.map(one, jax.tree.map(lambda a: a[:full], xs), batch_size=step)] if full else []
     rest = jax.tree.map(lambda a: a[full:], xs)
     if parts and m > full:
-        rest = after(rest, parts[0])
+        parts[0], rest = jax.lax.optimization_barrier((parts[0], rest))
     if m - full == 1:
         parts.append(jax.lax.map(one, rest))
     elif m - full > 1:
