@@ -255,7 +255,7 @@ def fit(
     """
     rows, k = features.shape
     row_weights = sample_weights / jnp.sum(sample_weights)
-    column_energy = row_weights @ features**2  # [k]
+    column_energy = _stats.matmul(row_weights, features**2)  # [k]
     scale = jnp.append(jax.lax.rsqrt(column_energy / num_classes + l2), jnp.sqrt(jnp.float32(num_classes)))
     design = jnp.concatenate([features, jnp.ones((rows, 1), features.dtype)], axis=1) * scale
     problem = _Problem(
