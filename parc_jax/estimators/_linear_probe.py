@@ -51,8 +51,8 @@ def _predictions(fit, coordinates, class_mask):
 def _valerr_kernel(features, labels, class_mask, lam, *, num_classes, max_steps):
     n = features.shape[0]
     half = n // 2
-    centered = features - features.mean(axis=0)
-    train = centered[:half] - centered[:half].mean(axis=0)
+    centered = features - _stats.column_mean(features)
+    train = centered[:half] - _stats.column_mean(centered[:half])
     coordinates, validation = _softmax_regression.training_coordinates(train, centered[half:])
     fit = _softmax_regression.fit(
         coordinates,

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special
 
-from parc_jax.estimators import _engine, _labels, _softmax_regression
+from parc_jax.estimators import _engine, _labels, _softmax_regression, _stats
 
 STEPS = 10
 TINY = 1e-10
@@ -101,7 +101,7 @@ def _gamma_kernel(probs, labels, *, num_classes):
 
 def _gaussian_kernel(features, labels, class_mask, lam, sigma2, *, num_classes, max_steps):
     n, d = features.shape
-    centered = features - features.mean(axis=0)
+    centered = features - _stats.column_mean(features)
     l2 = 1.0 / (lam * n)
     coordinates, _ = _softmax_regression.training_coordinates(centered)
     fit = _softmax_regression.fit(

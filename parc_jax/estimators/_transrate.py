@@ -59,7 +59,7 @@ def _class_log_dets_by_columns(centered, whole, labels, counts, eps, num_classes
 
 def _kernel(features, labels, *, num_classes, eps, weighted):
     n, d = features.shape
-    centered = features - features.mean(axis=0)
+    centered = features - _stats.column_mean(features)
     counts = jnp.bincount(labels, length=num_classes).astype(jnp.float32)
     whole = _stats.gram(centered) if n <= d else _stats.gram(centered.T)
     rate = _log_det_identity_plus(whole / (n * eps)) / 2
