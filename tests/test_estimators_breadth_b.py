@@ -148,23 +148,18 @@ def test_transrate_row_and_column_routes_agree():
     features, _, labels, c = _problem(seed=3, n=40, d=30)
     centered = features - features.mean(axis=0)
     counts = np.bincount(labels, minlength=c)
-    whole = centered.T @ centered  # the kernel's Gram of the smaller side (N > D here)
-    args = (
-        jax.numpy.asarray(centered),
-        jax.numpy.asarray(whole),
-        jax.numpy.asarray(labels),
-        jax.numpy.asarray(counts, np.float32),
-        1e-4,
-        c,
-    )
+    rest = jax.numpy.asarray(labels), jax.numpy.asarray(counts, np.float32), 1e-4, c
     exact = [
         np.linalg.slogdet(
             np.eye(30) + centered[labels == k].T.astype(np.float64) @ centered[labels == k] / (counts[k] * 1e-4)
         )[1]
         for k in range(c)
     ]
-    np.testing.assert_allclose(_transrate._class_log_dets_by_rows(*args), exact, rtol=1e-3)
-    np.testing.assert_allclose(_transrate._class_log_dets_by_columns(*args), exact, rtol=1e-3)
+    gram = jax.numpy.asarray(centered @ centered.T)
+    np.testing.assert_allclose(_transrate._class_log_dets_by_rows(gram, *rest), exact, rtol=1e-3)
+    np.testing.assert_allclose(
+        _transrate._class_log_dets_by_columns(jax.numpy.asarray(centered), *rest), exact, rtol=1e-3
+    )
 
 
 def test_transrate_matches_reference_with_an_absent_class():
@@ -202,6 +197,7 @@ def test_softmax_regression_reaches_the_optimum_in_training_coordinates():
 
     best = optimize.minimize(loss, np.zeros(51 * c), method="L-BFGS-B", options=dict(maxiter=5000), tol=1e-12)
     assert float(fit.loss) == pytest.approx(best.fun, rel=1e-4)
+    assert int(fit.steps) < _softmax_regression.MAX_STEPS  # stopped by its tolerance, not by the cap
 
 
 def test_rankme_ignores_labels_but_checks_their_length():

@@ -61,20 +61,23 @@ class _Problem(NamedTuple):
     penalty: jax.Array  # [k + 1, 1]
     class_mask: jax.Array | None
 
-    def loss(self, logits, v):
-        log_p = jax.nn.log_softmax(self.masked(logits), axis=1)
+    def log_probabilities(self, logits):
+        return jax.nn.log_softmax(_masked(logits, self.class_mask), axis=1)
+
+    def value(self, log_p, v):
+        """L from the log-softmax of the logits at v."""
         cross_entropy = -jnp.sum(self.row_weights * jnp.sum(self.one_hot * log_p, axis=1))
         return cross_entropy + 0.5 * jnp.sum(self.penalty * v * v)
 
+    def loss(self, logits, v):
+        return self.value(self.log_probabilities(logits), v)
+
     def probabilities(self, logits):
-        return jax.nn.softmax(self.masked(logits), axis=1)
+        return jax.nn.softmax(_masked(logits, self.class_mask), axis=1)
 
     def gradient(self, probs, v):
         residual = self.row_weights[:, None] * (probs - self.one_hot)
         return _stats.matmul(self.design_t, residual) + self.penalty * v
-
-    def masked(self, logits):
-        return logits if self.class_mask is None else jnp.where(self.class_mask, logits, MASKED_LOGIT)
 
 
 class _State(NamedTuple):
@@ -129,11 +132,8 @@ def _derivatives_along(problem: _Problem, probs, v, direction, logits_direction)
 def _along(problem: _Problem, state: _State, direction, logits_direction, t):
     """(phi(t), phi'(t), phi''(t)), from the logits alone: no product with the design."""
     v = state.v + t * direction
-    log_p = jax.nn.log_softmax(problem.masked(state.logits + t * logits_direction), axis=1)
-    value = -jnp.sum(problem.row_weights * jnp.sum(problem.one_hot * log_p, axis=1)) + 0.5 * jnp.sum(
-        problem.penalty * v * v
-    )
-    return value, *_derivatives_along(problem, jnp.exp(log_p), v, direction, logits_direction)
+    log_p = problem.log_probabilities(state.logits + t * logits_direction)
+    return problem.value(log_p, v), *_derivatives_along(problem, jnp.exp(log_p), v, direction, logits_direction)
 
 
 def _newton_guess(t, first, second, lo, hi):
@@ -234,9 +234,12 @@ def training_coordinates(train: jax.Array, others: jax.Array | None = None):
     return coordinates, _stats.matmul(_stats.matmul(others, train.T), u) * inverse
 
 
-def masked_logits(features, weights, bias, class_mask):
-    logits = _stats.matmul(features, weights) + bias
+def _masked(logits, class_mask):
     return logits if class_mask is None else jnp.where(class_mask, logits, MASKED_LOGIT)
+
+
+def masked_logits(features, weights, bias, class_mask):
+    return _masked(_stats.matmul(features, weights) + bias, class_mask)
 
 
 def fit(
@@ -293,4 +296,4 @@ def fit(
     v = final.v
     logits = _stats.matmul(problem.design, v)  # afresh: the carried logits drift by rounding
     weights, bias = v[:k] * scale[:k, None], v[k] * scale[k]
-    return Fit(weights, bias, problem.loss(logits, v), problem.masked(logits), final.step)
+    return Fit(weights, bias, problem.loss(logits, v), _masked(logits, class_mask), final.step)

@@ -33,11 +33,9 @@ def _log_det_identity_plus(a: jax.Array) -> jax.Array:
     return 2 * jnp.sum(jnp.log(jnp.diagonal(factor)))
 
 
-def _class_log_dets_by_rows(centered, whole, labels, counts, eps, num_classes):
-    """[C] log det(I + Z_c Z_c^T / (n_c eps)) from one N x N block-diagonal Cholesky factorisation
-    (`whole` is Z Z^T when N <= D)."""
-    n, d = centered.shape
-    gram = whole if n <= d else _stats.gram(centered)
+def _class_log_dets_by_rows(gram, labels, counts, eps, num_classes):
+    """[C] log det(I + Z_c Z_c^T / (n_c eps)) from one N x N block-diagonal Cholesky factorisation of
+    the Gram matrix Z Z^T."""
     scale = jax.lax.rsqrt(counts[labels] * eps)  # [N]: within a block, (1 / (n_c eps)) = scale_i scale_j
     same = labels[:, None] == labels[None, :]
     blocks = jnp.eye(gram.shape[0], dtype=gram.dtype) + jnp.where(same, gram * scale[:, None] * scale[None, :], 0.0)
@@ -45,9 +43,8 @@ def _class_log_dets_by_rows(centered, whole, labels, counts, eps, num_classes):
     return jax.ops.segment_sum(2 * jnp.log(jnp.diagonal(factor)), labels, num_segments=num_classes)
 
 
-def _class_log_dets_by_columns(centered, whole, labels, counts, eps, num_classes):
-    """[C] log det(I_D + Z_c^T Z_c / (n_c eps)), one D x D factorisation per class (`whole` unused)."""
-    del whole
+def _class_log_dets_by_columns(centered, labels, counts, eps, num_classes):
+    """[C] log det(I_D + Z_c^T Z_c / (n_c eps)), one D x D factorisation per class."""
 
     def one(c):
         rows = jnp.where(labels == c, 1.0, 0.0)[:, None] * centered
@@ -65,9 +62,11 @@ def _kernel(features, labels, *, num_classes, eps, weighted):
     rate = _log_det_identity_plus(whole / (n * eps)) / 2
     centered, whole = _engine.after((centered, whole), rate)  # one Cholesky at a time (`_engine.after`)
     by_rows = n * n * (n / 3 + d) <= num_classes * d * d * (d / 3 + n)  # flops of the two routes
-    class_log_dets = (_class_log_dets_by_rows if by_rows else _class_log_dets_by_columns)(
-        centered, whole, labels, counts, eps, num_classes
-    )
+    if by_rows:  # the whole set's Gram is the N x N one when N <= D
+        row_gram = whole if n <= d else _stats.gram(centered)
+        class_log_dets = _class_log_dets_by_rows(row_gram, labels, counts, eps, num_classes)
+    else:
+        class_log_dets = _class_log_dets_by_columns(centered, labels, counts, eps, num_classes)
     class_rates = jnp.where(counts > 0, class_log_dets / 2, 0.0)
     if weighted:
         return rate - jnp.sum(counts / n * class_rates)
